@@ -1,0 +1,207 @@
+"""Backend for nnsight models (``TransformersModel`` / ``LanguageModel``) wrapping a Hugging Face LM.
+
+Sites map onto the decoder-layer modules: ``hook_resid_post`` = layer output, ``hook_resid_pre``
+= layer input, ``hook_attn_out`` = attention output, ``hook_mlp_out`` = MLP output,
+``hook_resid_mid`` = input of the post-attention norm (read-only). Edits are kept on the backend
+and applied inside the traces the backend opens (``trace`` for forward passes, ``generate`` with a
+bounded ``tracer.iter`` for decoding), so the same code can later run remotely: everything done
+inside a trace is plain torch on tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from tl_reasoning.backends.base import Backend, EditHandle
+from tl_reasoning.sites import Site
+
+__all__ = ["NNsightBackend", "find_layers_path"]
+
+_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "layers")
+
+
+def _walk(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def find_layers_path(hf_model: Any) -> str:
+    """Dotted path of the decoder-layer ``ModuleList`` inside a Hugging Face causal LM."""
+    for path in _LAYER_PATHS:
+        try:
+            layers = _walk(hf_model, path)
+        except AttributeError:
+            continue
+        if isinstance(layers, torch.nn.ModuleList):
+            return path
+    raise ValueError(
+        f"cannot find the decoder layers of {type(hf_model).__name__}; looked for {', '.join(_LAYER_PATHS)}"
+    )
+
+
+def _first(value: Any) -> torch.Tensor:
+    """Layer outputs are tensors in transformers 5, tuples in older versions."""
+    return value[0] if isinstance(value, tuple) else value
+
+
+class NNsightBackend(Backend):
+    """Adapter over an nnsight model of a Hugging Face causal LM."""
+
+    kind = "nnsight"
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model)
+        self._hf = model._module  # the wrapped Hugging Face model (nnsight keeps it on the Envoy)
+        self._layers_path = find_layers_path(self._hf)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    @property
+    def n_layers(self) -> int:
+        return len(_walk(self._hf, self._layers_path))
+
+    @property
+    def d_model(self) -> int:
+        return int(self._hf.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self._hf.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._hf.config, "_name_or_path", "") or super().name)
+
+    def _check_site_kind(self, site: Site) -> None:
+        layer = _walk(self._hf, self._layers_path)[site.layer]
+        needed = {"attn_out": ("self_attn", "attn", "attention"), "mlp_out": ("mlp",),
+                  "resid_mid": ("post_attention_layernorm",)}.get(site.kind)
+        if needed and not any(hasattr(layer, n) for n in needed):
+            raise ValueError(f"site {site.name}: {type(layer).__name__} has no {needed[0]} module")
+
+    def _check_editable(self, site: Site) -> None:
+        if site.kind == "resid_mid":
+            raise ValueError(
+                f"site {site.name} can be read but not edited on nnsight (the mid-block residual is not a "
+                "module output); edit blocks.N.hook_attn_out or blocks.N.hook_resid_pre instead"
+            )
+
+    # -- envoys ---------------------------------------------------------------------------------
+    def _layer_envoy(self, layer: int) -> Any:
+        return _walk(self.model, self._layers_path)[layer]
+
+    def _read(self, site: Site) -> torch.Tensor:
+        layer = self._layer_envoy(site.layer)
+        if site.kind == "resid_post":
+            return _first(layer.output)
+        if site.kind == "resid_pre":
+            return layer.input
+        if site.kind == "resid_mid":
+            return layer.post_attention_layernorm.input
+        if site.kind == "attn_out":
+            return _first(self._attn(layer).output)
+        return _first(layer.mlp.output)
+
+    def _write(self, site: Site, value: torch.Tensor) -> None:
+        layer = self._layer_envoy(site.layer)
+        if site.kind == "resid_post":
+            if isinstance(layer.output, tuple):
+                layer.output = (value, *layer.output[1:])
+            else:
+                layer.output = value
+        elif site.kind == "resid_pre":
+            layer.input = value
+        elif site.kind == "attn_out":
+            attn = self._attn(layer)
+            attn.output = (value, *attn.output[1:]) if isinstance(attn.output, tuple) else value
+        elif site.kind == "mlp_out":
+            layer.mlp.output = value
+
+    @staticmethod
+    def _attn(layer: Any) -> Any:
+        for name in ("self_attn", "attn", "attention"):
+            if hasattr(layer, name):
+                return getattr(layer, name)
+        raise ValueError(f"{layer} has no attention module")
+
+    def _apply_edits(self, positions_start: int | None) -> None:
+        """Apply every active edit in forward order (inside a trace). ``None``: a full sequence."""
+        for handle in sorted(self._edits, key=lambda h: h.site.order):
+            act = self._read(handle.site)
+            seq = act.shape[1]
+            start = 0 if positions_start is None else positions_start
+            positions = torch.arange(start, start + seq, device=act.device)
+            self._write(handle.site, handle.fn(act, positions))
+
+    # -- running --------------------------------------------------------------------------------
+    def capture(
+        self, input_ids: torch.Tensor, sites: Sequence[str | Site], attention_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        parsed = sorted({self.check_site(s) for s in sites}, key=lambda s: s.order)
+        if not parsed:
+            raise ValueError("capture needs at least one site")
+        inputs = self._inputs(input_ids, attention_mask)
+        edits = sorted(self._edits, key=lambda h: h.site.order)
+        saved: dict[str, Any] = {}
+        with torch.no_grad(), self.model.trace(inputs) as tracer:
+            # interleave reads and edits in forward order (nnsight requires execution order)
+            events = sorted([(s.order, 1, s, None) for s in parsed] + [(h.site.order, 0, h.site, h) for h in edits],
+                            key=lambda e: (e[0], e[1]))
+            for _, is_read, site, handle in events:
+                if is_read:
+                    saved[site.name] = self._read(site).save()
+                else:
+                    act = self._read(site)
+                    positions = torch.arange(act.shape[1], device=act.device)
+                    self._write(site, handle.fn(act, positions))
+            tracer.stop()
+        return {s.name: saved[s.name].detach() for s in parsed}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = self._inputs(input_ids, attention_mask)
+        with torch.no_grad(), self.model.trace(inputs):
+            self._apply_edits(None)
+            logits = self.model.lm_head.output.save()
+        return logits.detach()
+
+    def _generate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
+        temperature: float, top_p: float | None, use_cache: bool,
+    ) -> torch.Tensor:
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=use_cache, eos_token_id=None,
+            pad_token_id=self.pad_token_id,
+        )
+        if do_sample:
+            kwargs["temperature"] = temperature
+            kwargs["top_p"] = top_p if top_p is not None else 1.0
+            kwargs["top_k"] = 0
+        inputs = self._inputs(input_ids, attention_mask)
+        prompt_len = input_ids.shape[1]
+        with torch.no_grad(), self.model.generate(inputs, **kwargs) as tracer:
+            if self._edits:
+                for step in tracer.iter[:max_new_tokens]:
+                    if not use_cache:
+                        self._apply_edits(None)
+                    else:
+                        self._apply_edits(None if step == 0 else prompt_len + step - 1)
+            out = tracer.result.save()
+        return out.detach()
+
+    def _inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        input_ids = input_ids.to(self.device)
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(self.device)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    # -- edits are applied inside the backend's own traces --------------------------------------
+    def _install_edit(self, handle: EditHandle) -> None:
+        return None
+
+    def _uninstall_edit(self, handle: EditHandle) -> None:
+        return None

@@ -1,0 +1,149 @@
+"""Backend for TransformerLens models: ``HookedTransformer`` and TransformerLens 3 ``TransformerBridge``.
+
+Both expose ``hook_dict`` with TransformerLens names (the Bridge resolves aliases such as
+``blocks.1.hook_resid_post`` to its canonical hook points), so captures and edits are plain torch
+forward hooks on those ``HookPoint`` modules. Edits stay installed on the model until removed, so
+a user's own ``model.generate(...)`` inside ``with steer(...)`` is steered too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from tl_reasoning.backends.base import Backend, EditHandle
+from tl_reasoning.sites import Site
+
+__all__ = ["BridgeBackend", "HookedTransformerBackend", "TransformerLensBackend"]
+
+
+class _StopForward(Exception):
+    """Raised by the last capture hook to end the forward pass early."""
+
+
+class TransformerLensBackend(Backend):
+    """Shared implementation for HookedTransformer and TransformerBridge."""
+
+    kind = "transformer_lens"
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model)
+        self._torch_handles: dict[int, Any] = {}
+
+    @property
+    def tokenizer(self) -> Any:
+        if self.model.tokenizer is None:
+            raise ValueError("this TransformerLens model has no tokenizer; pass tokenizer= when building it")
+        return self.model.tokenizer
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.cfg.n_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.model.cfg.d_model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.model.cfg, "model_name", None) or super().name)
+
+    def _hook_point(self, site: Site) -> Any:
+        try:
+            return self.model.hook_dict[site.name]
+        except KeyError:
+            raise ValueError(f"site {site.name} is not a hook point of this {type(self.model).__name__}") from None
+
+    def _check_site_kind(self, site: Site) -> None:
+        self._hook_point(site)
+
+    # -- running --------------------------------------------------------------------------------
+    def capture(
+        self, input_ids: torch.Tensor, sites: Sequence[str | Site], attention_mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        parsed = sorted({self.check_site(s) for s in sites}, key=lambda s: s.order)
+        if not parsed:
+            raise ValueError("capture needs at least one site")
+        last = parsed[-1]
+        store: dict[str, torch.Tensor] = {}
+        handles = []
+
+        def make_hook(site: Site) -> Any:
+            def hook(module: Any, inputs: Any, output: torch.Tensor) -> None:
+                store[site.name] = output.detach()
+                if site == last:
+                    raise _StopForward
+
+            return hook
+
+        self._reset_positions()
+        try:
+            for site in parsed:
+                handles.append(self._hook_point(site).register_forward_hook(make_hook(site)))
+            with torch.no_grad():
+                try:
+                    self.model(input_ids.to(self.device), return_type=None)
+                except _StopForward:
+                    pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {site.name: store[site.name] for site in parsed}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        self._reset_positions()
+        with torch.no_grad():
+            return self.model(input_ids.to(self.device), return_type="logits")
+
+    def _generate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
+        temperature: float, top_p: float | None, use_cache: bool,
+    ) -> torch.Tensor:
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens, do_sample=do_sample, use_past_kv_cache=use_cache,
+            stop_at_eos=False, verbose=False, return_type="tokens",
+        )
+        if do_sample:
+            kwargs["temperature"] = temperature
+            if top_p is not None:
+                kwargs["top_p"] = top_p
+        padded = bool((attention_mask == 0).any())
+        if padded:
+            kwargs["padding_side"] = "left"
+        with torch.no_grad():
+            return self.model.generate(input_ids, **kwargs)
+
+    # -- edits ----------------------------------------------------------------------------------
+    def _reset_positions(self) -> None:
+        for handle in self._edits:
+            handle.reset()
+
+    def _install_edit(self, handle: EditHandle) -> None:
+        def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            positions = handle.positions_for(output.shape[1], output.device)
+            return handle.fn(output, positions)
+
+        self._torch_handles[id(handle)] = self._hook_point(handle.site).register_forward_hook(hook)
+
+    def _uninstall_edit(self, handle: EditHandle) -> None:
+        torch_handle = self._torch_handles.pop(id(handle), None)
+        if torch_handle is not None:
+            torch_handle.remove()
+
+
+class HookedTransformerBackend(TransformerLensBackend):
+    """``transformer_lens.HookedTransformer`` (and subclasses such as ``HookedSAETransformer``)."""
+
+    kind = "hooked"
+
+
+class BridgeBackend(TransformerLensBackend):
+    """``transformer_lens.model_bridge.TransformerBridge``."""
+
+    kind = "bridge"
