@@ -15,6 +15,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
@@ -81,6 +82,8 @@ class PluginInfo:
     version: str
     builtin: bool
     registered: dict[str, list[str]] = field(default_factory=dict)
+    hooks: list[str] = field(default_factory=list)
+    """Names of the hooks it implements."""
 
 
 @dataclass
@@ -293,12 +296,18 @@ def get_registry(kind: str) -> Registry:
     return _host().registry(kind)
 
 
+_BACKEND_ATTR = "_tl_reasoning_backend"
+
+
 def backend_for(model: Any) -> Any:
-    """The backend adapter for ``model``, chosen by the ``tl_reasoning_backend`` hook."""
+    """The backend adapter for ``model``, chosen by the ``tl_reasoning_backend`` hook (one per model)."""
     from tl_reasoning.backends.base import Backend
 
     if isinstance(model, Backend):
         return model
+    cached = getattr(model, "__dict__", {}).get(_BACKEND_ATTR)
+    if cached is not None:
+        return cached
     backend = get_plugin_manager().hook.tl_reasoning_backend(model=model)
     if backend is None:
         raise TypeError(
@@ -306,6 +315,10 @@ def backend_for(model: Any) -> Any:
             "transformer_lens HookedTransformer, TransformerBridge and nnsight models "
             "(load one with tl_reasoning.load_model), or a plugin implementing tl_reasoning_backend"
         )
+    with contextlib.suppress(AttributeError, TypeError):
+        # one adapter per model, so edits kept on the adapter stay visible; object.__setattr__
+        # bypasses nn.Module / nnsight Envoy attribute handling
+        object.__setattr__(model, _BACKEND_ATTR, backend)
     return backend
 
 
@@ -315,6 +328,10 @@ def plugin_report() -> tuple[list[PluginInfo], list[PluginFailure]]:
     host.load()
     for kind in (*CONTRIBUTION_KINDS, *ARTIFACT_KINDS):
         host.registry(kind)
+    for info in host.infos.values():
+        plugin = host.pm.get_plugin(info.name)
+        callers = host.pm.get_hookcallers(plugin) if plugin is not None else None
+        info.hooks = sorted(c.name for c in callers or [])
     return sorted(host.infos.values(), key=lambda i: (not i.builtin, i.name)), list(host.failures)
 
 

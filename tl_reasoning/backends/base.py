@@ -135,7 +135,8 @@ class Backend(ABC):
         return parsed
 
     def _check_site_kind(self, site: Site) -> None:
-        """Raise ``ValueError`` if this backend cannot reach ``site.kind``."""
+        """Raise ``ValueError`` if this backend cannot reach ``site.kind`` (default: all kinds)."""
+        return None
 
     # -- text -----------------------------------------------------------------------------------
     def tokenize(
@@ -274,7 +275,8 @@ class Backend(ABC):
         return list(self._edits)
 
     def _check_editable(self, site: Site) -> None:
-        """Raise ``ValueError`` if ``site`` can be read but not edited on this backend."""
+        """Raise ``ValueError`` if ``site`` can be read but not edited on this backend (default: never)."""
+        return None
 
     @abstractmethod
     def _install_edit(self, handle: EditHandle) -> None: ...

@@ -416,13 +416,16 @@ def plain_document(rng: random.Random, answer_fraction: float = 0.5) -> dict:
 # --------------------------------------------------------------------------- corpora
 
 
-def generate_corpus(kind: str, n: int, seed: int = 0, exclude: set[str] | frozenset[str] = frozenset()) -> list[dict]:
+def generate_corpus(
+    kind: str, n: int, seed: int = 0, exclude: set[str] | frozenset[str] = frozenset(), split: str = "train"
+) -> list[dict]:
     """``n`` documents of corpus ``kind`` ("reasoning", "plain" or "benchmark") for ``seed``.
 
-    Problems whose question is in ``exclude`` are skipped (used to keep the benchmark unseen).
-    Benchmark items are unique problems with "question", "prompt", "answer", "kind".
+    ``split`` names an independent stream (e.g. "train", "heldout"). Problems whose question is
+    in ``exclude`` are skipped (used to keep held-out problems unseen). Benchmark items are
+    unique problems with "question", "prompt", "answer", "kind".
     """
-    rng = random.Random(f"{kind}-{seed}")
+    rng = random.Random(f"{kind}-{split}-{seed}")
     docs: list[dict] = []
     seen: set[str] = set()
     while len(docs) < n:
