@@ -192,7 +192,7 @@ class _PluginHost:
 
     def _collect(self, hook_name: str, label: str, registries: dict[str, Registry], artifact: bool) -> None:
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order: built-ins first
+        for impl in caller.get_hookimpls():  # registration order: built-ins first, then third parties
             plugin = impl.plugin_name
             added: list[tuple[str, str]] = []
 

@@ -156,7 +156,7 @@ def train_lm(
             opt.step()
             seen += int(mask.sum())
             step += 1
-            window.append(float(loss))
+            window.append(loss.item())
             if seen >= next_log or seen >= cfg.tokens:
                 curve.append((seen, sum(window) / len(window)))
                 log(f"step {step} tokens {seen} loss {curve[-1][1]:.4f} lr {lr:.2e} ({time.time() - start:.0f}s)")
