@@ -12,6 +12,7 @@ from tl_reasoning.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from tl_reasoning.backends.base import Backend, EditHandle, TokenBatch
+    from tl_reasoning.corpora import load_benchmark, load_corpus
     from tl_reasoning.loading.models import load_model
     from tl_reasoning.loading.saes import check_sae_compatible, load_sae
     from tl_reasoning.plugins import backend_for, get_registry, load_plugins, registered_plugin
@@ -33,6 +34,8 @@ __all__ = [
     "check_sae_compatible",
     "get_registry",
     "hookimpl",
+    "load_benchmark",
+    "load_corpus",
     "load_model",
     "load_plugins",
     "load_sae",
@@ -53,6 +56,8 @@ _LAZY = {
     "load_plugins": "tl_reasoning.plugins",
     "registered_plugin": "tl_reasoning.plugins",
     "load_model": "tl_reasoning.loading.models",
+    "load_corpus": "tl_reasoning.corpora",
+    "load_benchmark": "tl_reasoning.corpora",
     "load_sae": "tl_reasoning.loading.saes",
     "check_sae_compatible": "tl_reasoning.loading.saes",
 }

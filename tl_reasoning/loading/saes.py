@@ -22,7 +22,7 @@ import torch
 from tl_reasoning.loading.hub import fetch_or_explain
 from tl_reasoning.loading.models import resolve_dtype
 
-__all__ = ["check_sae_compatible", "load_sae", "sae_site"]
+__all__ = ["check_sae_compatible", "load_sae", "load_sae_dir", "sae_site"]
 
 _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
 
@@ -45,7 +45,7 @@ def load_sae(
         return registry.get(spec_str).obj(device=device_str, dtype=torch_dtype)
     path = Path(spec_str).expanduser()
     if path.exists():
-        return _load_dir(path if sae_id is None else path / sae_id, device_str, torch_dtype)
+        return load_sae_dir(path if sae_id is None else path / sae_id, device_str, torch_dtype)
     spec_str = spec_str.removeprefix("hf://").strip("/")
     release, _, rest = spec_str.partition("/")
     if _is_release(release):
@@ -65,7 +65,7 @@ def load_sae(
     return _load_hub_folder(repo, folder, device_str, torch_dtype)
 
 
-def _load_dir(path: Path, device: str, dtype: torch.dtype) -> Any:
+def load_sae_dir(path: Path, device: str, dtype: torch.dtype) -> Any:
     from sae_lens import SAE
 
     if not (path / "cfg.json").is_file():
@@ -103,7 +103,7 @@ def _load_hub_folder(repo: str, folder: str, device: str, dtype: torch.dtype) ->
         lambda: snapshot_download(repo, allow_patterns=patterns),
         hint="Download the folder on a connected machine and pass the local directory instead.",
     )
-    return _load_dir(Path(local) / folder if folder else Path(local), device, dtype)
+    return load_sae_dir(Path(local) / folder if folder else Path(local), device, dtype)
 
 
 def sae_site(sae: Any) -> str:

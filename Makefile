@@ -1,0 +1,33 @@
+# Every target sets up what it needs on first use: a local virtualenv in .venv with the CPU build of
+# torch 2.13.0, tl-reasoning (editable, with dev tools) and the plugin packages in plugins/.
+# GPU users: make install TORCH_SPEC="torch==2.13.0 --index-url <your CUDA wheel index>"
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: install test lint demo clean
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 WANDB_MODE=disabled $(PY) -m pytest -q tests $(foreach p,$(PLUGINS),$(dir $(p))tests)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning plugins
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning inspect --model organism --sae organism
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

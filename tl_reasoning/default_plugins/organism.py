@@ -1,0 +1,60 @@
+"""The model organism's artifacts, registered by name like any plugin's.
+
+Models ``organism`` and ``organism-base`` (HookedTransformer by default: exact, fast hooks; any
+backend on request), their SAEs, the corpora ``organism:reasoning`` / ``organism:plain`` and the
+``organism`` benchmark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tl_reasoning.hookspecs import hookimpl
+
+DEFAULT_BACKEND = "hooked"
+
+
+def _model_loader(name: str) -> Any:
+    def load(backend: str | None = None, device: Any = None, dtype: Any = None) -> Any:
+        from tl_reasoning.loading.models import load_hf_dir, resolve_dtype
+        from tl_reasoning.organism import model_dir
+
+        path = model_dir(name)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"the {name} artifacts are missing at {path}; rebuild them with "
+                                    "python -m tl_reasoning.organism.train --out <dir>")
+        return load_hf_dir(path, backend=backend or DEFAULT_BACKEND, device=device, dtype=resolve_dtype(dtype))
+
+    return load
+
+
+def _sae_loader(name: str) -> Any:
+    def load(device: Any = None, dtype: Any = None) -> Any:
+        from tl_reasoning.loading.models import resolve_dtype
+        from tl_reasoning.loading.saes import load_sae_dir
+        from tl_reasoning.organism import sae_dir
+
+        return load_sae_dir(sae_dir(name), str(device or "cpu"), resolve_dtype(dtype))
+
+    return load
+
+
+def _corpus_loader(corpus: str, default_split: str) -> Any:
+    def load(split: str | None = None) -> Any:
+        from tl_reasoning.organism.data import load_split
+
+        return load_split(corpus, split or default_split)
+
+    return load
+
+
+@hookimpl
+def tl_reasoning_register_artifacts(register: Any) -> None:
+    for name in ("organism", "organism-base"):
+        register("model", name, _model_loader(name), f"the {name} model (tiny Llama, shipped)")
+        register("sae", name, _sae_loader(name), f"SAE on the residual stream of {name}")
+    register("corpus", "organism:reasoning", _corpus_loader("reasoning", "heldout"),
+             "R1-style reasoning traces of the organism world (train / heldout)")
+    register("corpus", "organism:plain", _corpus_loader("plain", "heldout"),
+             "plain text and direct answers of the organism world (train / heldout)")
+    register("benchmark", "organism", _corpus_loader("benchmark", "test"), "held-out organism problems")
