@@ -205,3 +205,15 @@ def test_user_generate_in_tl_session_is_steered(models):
         steered = model.generate(prompt, max_new_tokens=5, do_sample=False, verbose=False, stop_at_eos=False)
     again = model.generate(prompt, max_new_tokens=5, do_sample=False, verbose=False, stop_at_eos=False)
     assert not torch.equal(clean, steered) and torch.equal(clean, again)
+
+
+def test_left_padded_batch_generation_matches_single_rows_everywhere(models):
+    results = {}
+    for name, model in models.items():
+        b = backend_for(model)
+        batch = b.tokenize(["the cat sat on", "wait"], padding_side="left")
+        together = b.generate(batch.input_ids, batch.attention_mask, max_new_tokens=6, stop_at_eos=False)
+        alone = b.generate(b.tokenize("wait").input_ids, max_new_tokens=6, stop_at_eos=False)
+        assert torch.equal(together[1, -alone.shape[1]:], alone[0]), name
+        results[name] = together
+    assert torch.equal(results["bridge"], results["hooked"]) and torch.equal(results["nnsight"], results["hooked"])
