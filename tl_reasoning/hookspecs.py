@@ -87,7 +87,7 @@ def tl_reasoning_register_artifacts(register: Any) -> None:
         an iterable of documents.
     :return: nothing; contributions go through ``register``.
 
-    Loaders run locally. A (kind, name) registered twice raises an error naming both plugins.
+    Loaders run locally, never inside a trace, so they need not be remote-safe. A (kind, name) registered twice raises an error naming both plugins.
     """
 
 
@@ -102,5 +102,6 @@ def tl_reasoning_backend(model: Any) -> Any:
     :param model: the user's model object.
     :return: a :class:`~tl_reasoning.backends.base.Backend` or ``None``.
 
-    The adapter itself runs locally; the edit functions it installs follow the intervention rules.
+    The adapter runs locally and need not be remote-safe itself; code it places inside nnsight
+    traces must be (plain torch), like the edit functions of interventions.
     """

@@ -61,7 +61,7 @@ def train_sae(
         TopKTrainingSAEConfig,
     )
 
-    from ..loading.hooked import hooked_from_hf_dir
+    from tl_reasoning.loading.hooked import hooked_from_hf_dir
 
     torch.manual_seed(seed)
     model = hooked_from_hf_dir(model_dir)
