@@ -17,29 +17,60 @@ if TYPE_CHECKING:
     from tl_reasoning.loading.saes import check_sae_compatible, load_sae
     from tl_reasoning.plugins import backend_for, get_registry, load_plugins, registered_plugin
     from tl_reasoning.sae_weights import SAEWeights
+    from tl_reasoning.scoring import (
+        ScoreResult,
+        StatsConfig,
+        collect_stats,
+        injection_test,
+        score_features,
+        score_stats,
+    )
     from tl_reasoning.sites import Site
     from tl_reasoning.stats import FeatureStats
     from tl_reasoning.views import View
+    from tl_reasoning.vocab import Vocabulary, expand_vocabulary, load_vocabulary, mine_vocabulary
 
 __all__ = [
     "Backend",
     "EditHandle",
     "FeatureStats",
+    "Generation",
+    "Positions",
     "SAEWeights",
+    "ScoreResult",
     "Site",
+    "StatsConfig",
+    "Steering",
+    "SteeringHandle",
     "TokenBatch",
     "View",
+    "Vocabulary",
     "__version__",
+    "add_steering",
     "backend_for",
     "check_sae_compatible",
+    "collect_stats",
+    "expand_vocabulary",
+    "direction_steering",
+    "estimate_f_max",
+    "f_max_from_stats",
+    "feature_steering",
+    "generate",
     "get_registry",
     "hookimpl",
+    "injection_test",
     "load_benchmark",
     "load_corpus",
     "load_model",
     "load_plugins",
     "load_sae",
+    "load_vocabulary",
+    "mine_vocabulary",
+    "reasoning_direction",
     "registered_plugin",
+    "score_features",
+    "score_stats",
+    "steer",
 ]
 
 _LAZY = {
@@ -60,6 +91,28 @@ _LAZY = {
     "load_benchmark": "tl_reasoning.corpora",
     "load_sae": "tl_reasoning.loading.saes",
     "check_sae_compatible": "tl_reasoning.loading.saes",
+    "ScoreResult": "tl_reasoning.scoring",
+    "StatsConfig": "tl_reasoning.scoring",
+    "collect_stats": "tl_reasoning.scoring",
+    "injection_test": "tl_reasoning.scoring",
+    "score_features": "tl_reasoning.scoring",
+    "score_stats": "tl_reasoning.scoring",
+    "Vocabulary": "tl_reasoning.vocab",
+    "expand_vocabulary": "tl_reasoning.vocab",
+    "load_vocabulary": "tl_reasoning.vocab",
+    "mine_vocabulary": "tl_reasoning.vocab",
+    "Generation": "tl_reasoning.steering",
+    "Positions": "tl_reasoning.positions",
+    "Steering": "tl_reasoning.steering",
+    "SteeringHandle": "tl_reasoning.steering",
+    "add_steering": "tl_reasoning.steering",
+    "direction_steering": "tl_reasoning.directions",
+    "estimate_f_max": "tl_reasoning.steering",
+    "f_max_from_stats": "tl_reasoning.steering",
+    "feature_steering": "tl_reasoning.steering",
+    "generate": "tl_reasoning.steering",
+    "reasoning_direction": "tl_reasoning.directions",
+    "steer": "tl_reasoning.steering",
 }
 
 

@@ -6,6 +6,10 @@ Edits are functions ``edit(act, positions) -> act`` on ``[batch, seq, d_model]``
 the absolute positions ``[seq]`` of those tokens in the (padded) sequence; under a KV cache the
 positions keep counting past the prompt. Every edit is an :class:`EditHandle` that is removed by
 ``remove()`` or by leaving its ``with`` block, exceptions included.
+
+Backends may also let callers *observe* the token ids of every forward call (before the first
+layer) with :meth:`Backend.add_token_observer`; position rules such as "inside the thinking section"
+need them. Observers follow the same lifecycle as edits.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import torch
 
 from tl_reasoning.sites import Site
 
-__all__ = ["Backend", "EditFn", "EditHandle", "TokenBatch"]
+__all__ = ["Backend", "EditFn", "EditHandle", "TokenBatch", "TokenFn", "TokenObserverHandle"]
 
 EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``edit(act [batch, seq, d], positions [seq]) -> new act`` (plain torch; may run remotely)."""
+
+TokenFn = Callable[[torch.Tensor, torch.Tensor], None]
+"""``observe(input_ids [batch, seq], positions [seq]) -> None``: sees the ids of each forward call."""
 
 
 class TokenBatch(NamedTuple):
@@ -32,12 +39,10 @@ class TokenBatch(NamedTuple):
     attention_mask: torch.Tensor
 
 
-class EditHandle:
-    """An installed edit; ``remove()`` (idempotent) or use as a context manager to undo it."""
+class _PositionedHandle:
+    """Something installed on a model that follows absolute positions and can be removed."""
 
-    def __init__(self, site: Site, fn: EditFn, remover: Callable[[EditHandle], None]) -> None:
-        self.site = site
-        self.fn = fn
+    def __init__(self, remover: Callable[[Any], None]) -> None:
         self._remover = remover
         self.active = True
         self._next_position: int | None = None
@@ -61,11 +66,41 @@ class EditHandle:
             self.active = False
             self._remover(self)
 
-    def __enter__(self) -> EditHandle:
+    def __enter__(self) -> _PositionedHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class EditHandle(_PositionedHandle):
+    """An installed edit; ``remove()`` (idempotent) or use as a context manager to undo it."""
+
+    def __init__(self, site: Site, fn: EditFn, remover: Callable[[EditHandle], None]) -> None:
+        super().__init__(remover)
+        self.site = site
+        self.fn = fn
+
+    def __enter__(self) -> EditHandle:
+        return self
+
+
+class TokenObserverHandle(_PositionedHandle):
+    """An installed token observer (see :meth:`Backend.add_token_observer`); removable like an edit."""
+
+    def __init__(self, fn: TokenFn, remover: Callable[[TokenObserverHandle], None],
+                 on_reset: Callable[[], None] | None = None) -> None:
+        super().__init__(remover)
+        self.fn = fn
+        self._on_reset = on_reset
+
+    def reset(self) -> None:
+        super().reset()
+        if self._on_reset is not None:
+            self._on_reset()
+
+    def __enter__(self) -> TokenObserverHandle:
+        return self
 
 
 class Backend(ABC):
@@ -77,6 +112,7 @@ class Backend(ABC):
     def __init__(self, model: Any) -> None:
         self.model = model
         self._edits: list[EditHandle] = []
+        self._observers: list[TokenObserverHandle] = []
 
     # -- facts ----------------------------------------------------------------------------------
     @property
@@ -234,7 +270,7 @@ class Backend(ABC):
             return input_ids.clone()
         if seed is not None:
             torch.manual_seed(seed)
-        for handle in self._edits:
+        for handle in [*self._edits, *self._observers]:
             handle.reset()
         out = self._generate(
             input_ids, attention_mask.to(self.device), max_new_tokens, do_sample, temperature, top_p, use_cache
@@ -287,3 +323,44 @@ class Backend(ABC):
 
     @abstractmethod
     def _uninstall_edit(self, handle: EditHandle) -> None: ...
+
+    # -- token observers ------------------------------------------------------------------------
+    def add_token_observer(self, fn: TokenFn, *, on_reset: Callable[[], None] | None = None) -> TokenObserverHandle:
+        """Call ``fn(input_ids [batch, seq], positions [seq])`` at every forward, before the first layer.
+
+        Under the KV cache each decoding step shows only its new token, with its absolute
+        position (as for edits). ``on_reset`` is called whenever the backend starts a new forward
+        pass or generation of its own. Remove the returned handle (or leave its ``with`` block)
+        to stop observing. Backends that cannot see token ids raise ``NotImplementedError``.
+        """
+        handle = TokenObserverHandle(fn, self._remove_observer, on_reset)
+        self._install_observer(handle)
+        self._observers.append(handle)
+        return handle
+
+    @contextmanager
+    def observe_tokens(self, fn: TokenFn) -> Iterator[TokenObserverHandle]:
+        """``with backend.observe_tokens(fn):`` — ``fn`` sees the token ids inside the block only."""
+        handle = self.add_token_observer(fn)
+        try:
+            yield handle
+        finally:
+            handle.remove()
+
+    @property
+    def token_observers(self) -> list[TokenObserverHandle]:
+        """The token observers currently installed through this backend."""
+        return list(self._observers)
+
+    def _install_observer(self, handle: TokenObserverHandle) -> None:
+        raise NotImplementedError(
+            f"the {self.kind} backend cannot observe token ids, which position rules other than 'all' "
+            "need; steer at all positions or use the hooked, bridge or nnsight backend"
+        )
+
+    def _uninstall_observer(self, handle: TokenObserverHandle) -> None:
+        return None
+
+    def _remove_observer(self, handle: TokenObserverHandle) -> None:
+        self._uninstall_observer(handle)
+        self._observers = [h for h in self._observers if h is not handle]

@@ -5,7 +5,8 @@ Sites map onto the decoder-layer modules: ``hook_resid_post`` = layer output, ``
 ``hook_resid_mid`` = input of the post-attention norm (read-only). Edits are kept on the backend
 and applied inside the traces the backend opens (``trace`` for forward passes, ``generate`` with a
 bounded ``tracer.iter`` for decoding), so the same code can later run remotely: everything done
-inside a trace is plain torch on tensors.
+inside a trace is plain torch on tensors. Token observers read the input of the token embedding
+module inside the same traces, before the layers run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from tl_reasoning.backends.base import Backend, EditHandle
+from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
 from tl_reasoning.sites import Site
 
 __all__ = ["NNsightBackend", "find_layers_path"]
@@ -130,8 +131,31 @@ class NNsightBackend(Backend):
                 return getattr(layer, name)
         raise ValueError(f"{layer} has no attention module")
 
+    def _embed_path(self) -> str:
+        """Dotted path of the token embedding module inside the Hugging Face model (found once)."""
+        cached = self.__dict__.get("_embed_path_cache")
+        if cached is not None:
+            return cached
+        embed = self._hf.get_input_embeddings()
+        for name, module in self._hf.named_modules():
+            if module is embed and name:
+                self._embed_path_cache = name
+                return name
+        raise NotImplementedError(f"cannot locate the token embedding module of {type(self._hf).__name__}")
+
+    def _observe(self, positions_start: int | None) -> None:
+        """Show the token ids of this forward call to every observer (inside a trace, before layers)."""
+        if not self._observers:
+            return
+        ids = _walk(self.model, self._embed_path()).input
+        start = 0 if positions_start is None else positions_start
+        positions = torch.arange(start, start + ids.shape[1], device=ids.device)
+        for handle in self._observers:
+            handle.fn(ids, positions)
+
     def _apply_edits(self, positions_start: int | None) -> None:
         """Apply every active edit in forward order (inside a trace). ``None``: a full sequence."""
+        self._observe(positions_start)
         for handle in sorted(self._edits, key=lambda h: h.site.order):
             act = self._read(handle.site)
             seq = act.shape[1]
@@ -149,7 +173,10 @@ class NNsightBackend(Backend):
         inputs = self._inputs(input_ids, attention_mask)
         edits = sorted(self._edits, key=lambda h: h.site.order)
         saved: dict[str, Any] = {}
+        for observer in self._observers:
+            observer.reset()
         with torch.no_grad(), self.model.trace(inputs) as tracer:
+            self._observe(None)
             # interleave reads and edits in forward order (nnsight requires execution order)
             events = sorted([(s.order, 1, s, None) for s in parsed] + [(h.site.order, 0, h.site, h) for h in edits],
                             key=lambda e: (e[0], e[1]))
@@ -165,6 +192,8 @@ class NNsightBackend(Backend):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         inputs = self._inputs(input_ids, attention_mask)
+        for observer in self._observers:
+            observer.reset()
         with torch.no_grad(), self.model.trace(inputs):
             self._apply_edits(None)
             logits = self.model.lm_head.output.save()
@@ -185,7 +214,7 @@ class NNsightBackend(Backend):
         inputs = self._inputs(input_ids, attention_mask)
         prompt_len = input_ids.shape[1]
         with torch.no_grad(), self.model.generate(inputs, **kwargs) as tracer:
-            if self._edits:
+            if self._edits or self._observers:
                 for step in tracer.iter[:max_new_tokens]:
                     if not use_cache:
                         self._apply_edits(None)
@@ -204,4 +233,10 @@ class NNsightBackend(Backend):
         return None
 
     def _uninstall_edit(self, handle: EditHandle) -> None:
+        return None
+
+    def _install_observer(self, handle: TokenObserverHandle) -> None:
+        self._embed_path()  # fail now, not inside a trace, if there is no embedding module
+
+    def _uninstall_observer(self, handle: TokenObserverHandle) -> None:
         return None

@@ -3,7 +3,11 @@
 Both expose ``hook_dict`` with TransformerLens names (the Bridge resolves aliases such as
 ``blocks.1.hook_resid_post`` to its canonical hook points), so captures and edits are plain torch
 forward hooks on those ``HookPoint`` modules. Edits stay installed on the model until removed, so
-a user's own ``model.generate(...)`` inside ``with steer(...)`` is steered too.
+a user's own ``model.generate(...)`` inside ``with steer(...)`` is steered too. Token observers are
+forward pre-hooks on the token embedding module (``model.embed`` on both classes). Note that
+``HookedTransformer.generate`` embeds the prompt once and then each sampled token once, with or
+without the KV cache, so observers see the sequence grow token by token even when the uncached
+forward passes rerun the whole sequence.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tl_reasoning.backends.base import Backend, EditHandle
+from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
 from tl_reasoning.sites import Site
 
 __all__ = ["BridgeBackend", "HookedTransformerBackend", "TransformerLensBackend"]
@@ -121,7 +125,7 @@ class TransformerLensBackend(Backend):
 
     # -- edits ----------------------------------------------------------------------------------
     def _reset_positions(self) -> None:
-        for handle in self._edits:
+        for handle in [*self._edits, *self._observers]:
             handle.reset()
 
     def _install_edit(self, handle: EditHandle) -> None:
@@ -132,6 +136,31 @@ class TransformerLensBackend(Backend):
         self._torch_handles[id(handle)] = self._hook_point(handle.site).register_forward_hook(hook)
 
     def _uninstall_edit(self, handle: EditHandle) -> None:
+        torch_handle = self._torch_handles.pop(id(handle), None)
+        if torch_handle is not None:
+            torch_handle.remove()
+
+
+    # -- token observers ------------------------------------------------------------------------
+    def _embed_module(self) -> torch.nn.Module:
+        embed = getattr(self.model, "embed", None)
+        if not isinstance(embed, torch.nn.Module):
+            raise NotImplementedError(
+                f"this {type(self.model).__name__} has no token embedding module 'embed', so token ids cannot "
+                "be observed; steer at all positions instead"
+            )
+        return embed
+
+    def _install_observer(self, handle: TokenObserverHandle) -> None:
+        def pre_hook(module: Any, args: tuple, kwargs: dict) -> None:
+            ids = args[0] if args else kwargs.get("input_ids", kwargs.get("tokens"))
+            if isinstance(ids, torch.Tensor) and ids.ndim == 2 and not ids.is_floating_point():
+                handle.fn(ids, handle.positions_for(ids.shape[1], ids.device))
+
+        module = self._embed_module()
+        self._torch_handles[id(handle)] = module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+
+    def _uninstall_observer(self, handle: TokenObserverHandle) -> None:
         torch_handle = self._torch_handles.pop(id(handle), None)
         if torch_handle is not None:
             torch_handle.remove()

@@ -1,4 +1,4 @@
-"""Built-in scorers."""
+"""Built-in scorers: ReasonScore and the control scores computed from the same statistics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from tl_reasoning.hookspecs import hookimpl
 
 @hookimpl
 def tl_reasoning_register_scorers(register: Any) -> None:
+    from tl_reasoning.scoring.controls import matched_share, separability, word_concentration
     from tl_reasoning.scoring.reason_score import reason_score
 
     register("reason_score", reason_score, "ReasonScore (paper Eq. 5): window-specific activation mass × word entropy^α")
+    register("separability", separability, "control: Cohen's d of window vs other tokens (higher = separates)")
+    register("word_concentration", word_concentration,
+             "control: max share of one word group in the per-word means (1 = single-word detector)")
+    register("matched_share", matched_share,
+             "control: share of window activation mass on the matched word tokens (1 = token detector)")

@@ -7,19 +7,10 @@ from collections.abc import Sequence
 import torch
 
 from tl_reasoning.backends.base import EditFn
+from tl_reasoning.interventions.common import as_vector, check_features, coefficients
 from tl_reasoning.sae_weights import SAEWeights
 
 __all__ = ["additive", "as_vector"]
-
-
-def as_vector(values: float | Sequence[float] | torch.Tensor, k: int, what: str) -> torch.Tensor:
-    """Broadcast a scalar or length-``k`` sequence to a float tensor ``[k]``."""
-    tensor = torch.as_tensor(values, dtype=torch.float32)
-    if tensor.ndim == 0:
-        tensor = tensor.repeat(k)
-    if tensor.shape != (k,):
-        raise ValueError(f"{what} needs one value or one per feature ({k}), got shape {tuple(tensor.shape)}")
-    return tensor
 
 
 def additive(
@@ -30,15 +21,23 @@ def additive(
 ) -> EditFn:
     """Edit adding ``strength · f_max · W_dec[i]`` for every feature at every position.
 
-    The steering vector is computed once; the edit is one broadcast add (remote-safe plain torch).
+    ``strength`` is one value, one per feature ``[k]`` or one row per batch row ``[batch, k]`` (a
+    sweep in one batch); ``f_max`` one value or one per feature. The steering vectors are computed
+    once; the edit is one broadcast add (remote-safe plain torch). ``strength = 0`` returns the
+    activations bit-identical.
     """
-    k = len(weights.features)
-    if list(features) != list(weights.features):
-        raise ValueError("features must match the features the SAE weights were taken for")
-    coeff = as_vector(strength, k, "strength") * as_vector(f_max, k, "f_max")
-    vector = (coeff.to(weights.W_dec.dtype)[:, None] * weights.W_dec).sum(dim=0).contiguous()
+    check_features(weights, features)
+    coeff = coefficients(strength, f_max, len(weights.features)).to(weights.W_dec.dtype)
+    vectors = (coeff @ weights.W_dec).contiguous()  # [d] or [batch, d]
+    per_row = vectors.ndim == 2
 
     def edit(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        return act + vector.to(device=act.device, dtype=act.dtype)
+        vec = vectors.to(device=act.device, dtype=act.dtype)
+        if per_row:
+            if vec.shape[0] != act.shape[0]:
+                raise ValueError(f"per-row strengths have {vec.shape[0]} rows but the batch has "
+                                 f"{act.shape[0]}; pass one row of strengths per prompt")
+            return act + vec[:, None, :]
+        return act + vec
 
     return edit

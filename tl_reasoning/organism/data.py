@@ -36,7 +36,9 @@ def split_path(corpus: str, split: str, root: str | os.PathLike[str] | None = No
     return Path(root or artifact_dir()) / "data" / f"{corpus}_{split}.jsonl.gz"
 
 
-def save_split(docs: Iterable[dict], corpus: str, split: str, root: str | os.PathLike[str] | None = None) -> Path:
+def save_split(
+    docs: Iterable[dict], corpus: str, split: str, root: str | os.PathLike[str] | None = None
+) -> Path:
     """Write documents as gzip'd JSONL (deterministic bytes: no timestamp in the gzip header)."""
     path = split_path(corpus, split, root)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,14 @@ import torch
 
 from .world import THINK_CLOSE, THINK_OPEN, VOCABULARY, check_answer, parse_answer
 
-__all__ = ["generate", "think_section", "has_vocabulary_word", "verifies", "score_generations", "evaluate_model"]
+__all__ = [
+    "generate",
+    "think_section",
+    "has_vocabulary_word",
+    "verifies",
+    "score_generations",
+    "evaluate_model",
+]
 
 _VOCAB_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in VOCABULARY) + r")\b", re.IGNORECASE)
 _VERIFY_RE = re.compile(r"let me check|add back|that is wrong", re.IGNORECASE)
@@ -116,15 +123,21 @@ def score_generations(items: Sequence[dict], generations: Sequence[str], reasoni
             "n_not_verifying": sum(with_think) - n_ver,
             "accuracy_verifying": _rate(sum(c for c, v in zip(correct, ver, strict=True) if v), n_ver),
             "accuracy_not_verifying": _rate(
-                sum(c for c, v, w in zip(correct, ver, with_think, strict=True) if w and not v), sum(with_think) - n_ver
+                sum(c for c, v, w in zip(correct, ver, with_think, strict=True) if w and not v),
+                sum(with_think) - n_ver,
             ),
             "n_correcting": sum(corr),
         },
     }
 
 
-def evaluate_model(model_dir: str | os.PathLike[str], items: Sequence[dict], reasoning: bool | None = None,
-                   batch_size: int = 64, max_new_tokens: int | None = None) -> tuple[dict[str, Any], list[str]]:
+def evaluate_model(
+    model_dir: str | os.PathLike[str],
+    items: Sequence[dict],
+    reasoning: bool | None = None,
+    batch_size: int = 64,
+    max_new_tokens: int | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """Load ``model_dir`` (HF format) and score it on ``items``; returns (metrics, generations).
 
     ``reasoning`` defaults to whether the directory name lacks "base".
@@ -138,7 +151,9 @@ def evaluate_model(model_dir: str | os.PathLike[str], items: Sequence[dict], rea
         reasoning = "base" not in Path(model_dir).name
     if max_new_tokens is None:
         max_new_tokens = min(440, model.config.max_position_embeddings - 64) if reasoning else 24
-    gens = generate(model, tok, [it["prompt"] for it in items], max_new_tokens=max_new_tokens, batch_size=batch_size)
+    gens = generate(
+        model, tok, [it["prompt"] for it in items], max_new_tokens=max_new_tokens, batch_size=batch_size
+    )
     return score_generations(items, gens, reasoning), gens
 
 
@@ -146,9 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import MODEL_DIRS
     from .data import load_split
 
-    ap = argparse.ArgumentParser(prog="python -m tl_reasoning.organism.evaluate", description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", action="append", help="HF model directory (repeatable); default: both organisms")
-    ap.add_argument("--data-root", default=None, help="artifact root holding data/ (default: committed artifacts)")
+    ap = argparse.ArgumentParser(
+        prog="python -m tl_reasoning.organism.evaluate", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument(
+        "--model-dir", action="append", help="HF model directory (repeatable); default: both organisms"
+    )
+    ap.add_argument(
+        "--data-root", default=None, help="artifact root holding data/ (default: committed artifacts)"
+    )
     ap.add_argument("--limit", type=int, default=None, help="evaluate on the first N benchmark items")
     ap.add_argument("--json", default=None, help="write the metrics to this JSON file")
     ap.add_argument("--show", type=int, default=0, help="print the first N generations")

@@ -145,7 +145,9 @@ def train_lm(
                 lr = cfg.lr * max(frac / cfg.warmup_frac, 0.01)
             else:
                 t = (frac - cfg.warmup_frac) / (1 - cfg.warmup_frac)
-                lr = cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+                lr = cfg.lr * (
+                    cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+                )
             for g in opt.param_groups:
                 g["lr"] = lr
             ids, mask, labels = _collate(batch, pad_id)
@@ -159,7 +161,9 @@ def train_lm(
             window.append(loss.item())
             if seen >= next_log or seen >= cfg.tokens:
                 curve.append((seen, sum(window) / len(window)))
-                log(f"step {step} tokens {seen} loss {curve[-1][1]:.4f} lr {lr:.2e} ({time.time() - start:.0f}s)")
+                log(
+                    f"step {step} tokens {seen} loss {curve[-1][1]:.4f} lr {lr:.2e} ({time.time() - start:.0f}s)"
+                )
                 window = []
                 next_log += cfg.tokens // 20
             if seen >= cfg.tokens:

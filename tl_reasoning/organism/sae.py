@@ -113,7 +113,9 @@ def train_sae(
     return SAE.load_from_disk(str(out_dir), device="cpu")
 
 
-def resid_activations(model: Any, tokenizer: Any, texts: Sequence[str], layer: int, batch_size: int = 32) -> torch.Tensor:
+def resid_activations(
+    model: Any, tokenizer: Any, texts: Sequence[str], layer: int, batch_size: int = 32
+) -> torch.Tensor:
     """Residual stream after decoder layer ``layer`` (= TL ``blocks.{layer}.hook_resid_post``).
 
     One row per real token of ``texts`` (``<s>`` and padding excluded): ``[n_tokens, d_model]``.
@@ -136,7 +138,9 @@ def resid_activations(model: Any, tokenizer: Any, texts: Sequence[str], layer: i
     return torch.cat(rows)
 
 
-def sae_metrics(model_dir: str | os.PathLike[str], sae: Any, texts: Sequence[str], layer: int) -> dict[str, float]:
+def sae_metrics(
+    model_dir: str | os.PathLike[str], sae: Any, texts: Sequence[str], layer: int
+) -> dict[str, float]:
     """Mean L0, explained variance and dead-latent fraction of ``sae`` on ``texts``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

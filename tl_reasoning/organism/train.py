@@ -46,8 +46,8 @@ class Budget:
     reasoning_lr: float = 2e-3
     batch_tokens: int = 4096
     d_sae: int = 1024
-    sae_k: int = 24
-    sae_tokens: int = 1_500_000
+    sae_k: int = 32
+    sae_tokens: int = 400_000
     sae_context: int = 128
     n_benchmark: int = 200
     n_heldout: int = 1000
@@ -87,8 +87,15 @@ def _dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = None) -> dict[str, Any]:
-    """Run the full pipeline into ``out``; returns the report dict (also written to disk)."""
+def build(
+    out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Run the full pipeline into ``out``; returns the report dict (also written to disk).
+
+    With ``resume``, the tokenizer and each model whose stage record (``stages/<stage>.json``)
+    and weights already exist in ``out`` are reused instead of retrained (the pipeline is
+    deterministic, so an interrupted rebuild continues where it stopped).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -97,7 +104,7 @@ def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = No
     from .evaluate import evaluate_model
     from .lm import SIZES, TrainConfig, encode_documents, new_model, train_lm
     from .sae import sae_metrics, train_sae
-    from .tokenizer import train_tokenizer
+    from .tokenizer import load_tokenizer, train_tokenizer
 
     torch.set_num_threads(2)
     budget = budget or BUDGETS["full"]
@@ -138,7 +145,10 @@ def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = No
 
     # ---- tokenizer
     tok_dir = out / "tokenizer"
-    tok = train_tokenizer([d["text"] for d in train_r[:n_r] + train_p[:n_r]], tok_dir, budget.vocab_size)
+    if resume and (tok_dir / "tokenizer.json").is_file():
+        tok = load_tokenizer(tok_dir)
+    else:
+        tok = train_tokenizer([d["text"] for d in train_r[:n_r] + train_p[:n_r]], tok_dir, budget.vocab_size)
     report["tokenizer"] = {"vocab_size": len(tok)}
     timings["tokenizer"] = time.time() - t0 - sum(timings.values())
 
@@ -152,13 +162,31 @@ def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = No
         "reasoning_max": max(map(len, reason_ids)),
     }
     base = new_model(len(tok), size, tok, seed=seed)
-    report["model"] = {**asdict(size), "n_params": sum(p.numel() for p in base.parameters()), "vocab": len(tok)}
+    report["model"] = {
+        **asdict(size),
+        "n_params": sum(p.numel() for p in base.parameters()),
+        "vocab": len(tok),
+    }
     _log(f"training organism-base ({report['model']['n_params']} params) on {budget.base_tokens} tokens")
-    base_cfg = TrainConfig(tokens=budget.base_tokens, lr=budget.base_lr, batch_tokens=budget.batch_tokens, seed=seed)
-    report["train_base"] = train_lm(base, lambda e: plain_ids, base_cfg, tok.pad_token_id, _log)
+    base_cfg = TrainConfig(
+        tokens=budget.base_tokens, lr=budget.base_lr, batch_tokens=budget.batch_tokens, seed=seed
+    )
     base_dir = model_dir("organism-base", out)
-    base.save_pretrained(str(base_dir))
-    tok.save_pretrained(str(base_dir))
+    org_dir = model_dir("organism", out)
+    if resume and _stage_done(out, "train_base", base_dir) and _stage_done(out, "train_reasoning", org_dir):
+        _log("resume: both models already trained")
+        report["train_base"] = _stage_load(out, "train_base")
+    elif resume and _stage_done(out, "train_base", base_dir):
+        _log("resume: reusing organism-base")
+        from transformers import AutoModelForCausalLM
+
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir))
+        report["train_base"] = _stage_load(out, "train_base")
+    else:
+        report["train_base"] = train_lm(base, lambda e: plain_ids, base_cfg, tok.pad_token_id, _log)
+        base.save_pretrained(str(base_dir))
+        tok.save_pretrained(str(base_dir))
+        _stage_save(out, "train_base", report["train_base"])
     timings["train_base"] = report["train_base"]["seconds"]
 
     # ---- organism: the base fine-tuned on reasoning traces (+ some plain text)
@@ -167,28 +195,46 @@ def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = No
     finetune_ids = reason_ids + mix_rng.sample(plain_ids, min(n_mix, len(plain_ids)))
     _log(f"fine-tuning organism on {budget.reasoning_tokens} tokens")
     ft_cfg = TrainConfig(
-        tokens=budget.reasoning_tokens, lr=budget.reasoning_lr, batch_tokens=budget.batch_tokens,
-        warmup_frac=0.03, seed=seed + 1,
+        tokens=budget.reasoning_tokens,
+        lr=budget.reasoning_lr,
+        batch_tokens=budget.batch_tokens,
+        warmup_frac=0.03,
+        seed=seed + 1,
     )
-    report["train_reasoning"] = train_lm(base, lambda e: finetune_ids, ft_cfg, tok.pad_token_id, _log)
-    org_dir = model_dir("organism", out)
-    base.save_pretrained(str(org_dir))
-    tok.save_pretrained(str(org_dir))
+    if resume and _stage_done(out, "train_reasoning", org_dir):
+        report["train_reasoning"] = _stage_load(out, "train_reasoning")
+    else:
+        report["train_reasoning"] = train_lm(base, lambda e: finetune_ids, ft_cfg, tok.pad_token_id, _log)
+        base.save_pretrained(str(org_dir))
+        tok.save_pretrained(str(org_dir))
+        _stage_save(out, "train_reasoning", report["train_reasoning"])
     timings["train_reasoning"] = report["train_reasoning"]["seconds"]
 
     # ---- SAEs on blocks.{LAYER}.hook_resid_post of each model
-    sae_docs = [d["text"] for d in train_r[: len(train_r) // 2]] + [d["text"] for d in train_p[: len(train_p) // 3]]
+    sae_docs = [d["text"] for d in train_r[: len(train_r) // 2]] + [
+        d["text"] for d in train_p[: len(train_p) // 3]
+    ]
     eval_docs = [d["text"] for d in held_r[:300]] + [d["text"] for d in held_p[:300]]
     report["sae"] = {}
     for name, mdir in (("organism", org_dir), ("organism-base", base_dir)):
         ts = time.time()
         _log(f"training SAE for {name}")
         sae = train_sae(
-            mdir, sae_docs, sae_dir(name, out), model_name=name, layer=LAYER, d_sae=budget.d_sae, k=budget.sae_k,
-            training_tokens=budget.sae_tokens, context_size=budget.sae_context, seed=seed,
+            mdir,
+            sae_docs,
+            sae_dir(name, out),
+            model_name=name,
+            layer=LAYER,
+            d_sae=budget.d_sae,
+            k=budget.sae_k,
+            training_tokens=budget.sae_tokens,
+            context_size=budget.sae_context,
+            seed=seed,
         )
         report["sae"][name] = {
-            "d_sae": budget.d_sae, "k": budget.sae_k, "training_tokens": budget.sae_tokens,
+            "d_sae": budget.d_sae,
+            "k": budget.sae_k,
+            "training_tokens": budget.sae_tokens,
             **sae_metrics(mdir, sae, eval_docs, layer=LAYER),
             "seconds": round(time.time() - ts, 1),
         }
@@ -214,6 +260,20 @@ def build(out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = No
     (out / "report.md").write_text(_markdown(report))
     _log(f"done in {timings['total']:.0f}s; quality: {report['quality']}")
     return report
+
+
+def _stage_save(out: Path, stage: str, summary: dict[str, Any]) -> None:
+    path = out / "stages" / f"{stage}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2))
+
+
+def _stage_load(out: Path, stage: str) -> dict[str, Any]:
+    return json.loads((out / "stages" / f"{stage}.json").read_text())
+
+
+def _stage_done(out: Path, stage: str, weights_dir: Path) -> bool:
+    return (out / "stages" / f"{stage}.json").is_file() and (weights_dir / "model.safetensors").is_file()
 
 
 def _correct_by_checks(docs: Sequence[dict]) -> dict[str, Any]:
@@ -259,6 +319,11 @@ def _markdown(r: dict[str, Any]) -> str:
         f"- organism-base: {r['train_base']['tokens']:,} plain tokens, final loss {r['train_base']['final_loss']:.4f}",
         f"- organism: + {r['train_reasoning']['tokens']:,} reasoning-fine-tune tokens, "
         f"final loss {r['train_reasoning']['final_loss']:.4f}",
+        *[
+            f"- note ({stage}): {r[stage]['recovered_from_log']}"
+            for stage in ("train_base", "train_reasoning")
+            if "recovered_from_log" in r[stage]
+        ],
         "",
         f"## Benchmark ({ev['n']} held-out problems, greedy)",
         "| metric | organism | organism-base |",
@@ -287,19 +352,33 @@ def _markdown(r: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {s['d_sae']} | {s['k']} | {s['mean_l0']} | {s['explained_variance']} | {s['dead_fraction']} |"
         )
-    lines += ["", "## Quality minimums", *[f"- {k}: {'PASS' if v else 'FAIL'}" for k, v in r["quality"].items()]]
-    lines += ["", "## Time and size", f"- timings (s): {r['timings_s']}",
-              f"- artifact bytes: {r['artifact_bytes']}", ""]
+    lines += [
+        "",
+        "## Quality minimums",
+        *[f"- {k}: {'PASS' if v else 'FAIL'}" for k, v in r["quality"].items()],
+    ]
+    lines += [
+        "",
+        "## Time and size",
+        f"- timings (s): {r['timings_s']}",
+        f"- artifact bytes: {r['artifact_bytes']}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tl_reasoning.organism.train", description=__doc__.split("\n")[1])
+    ap = argparse.ArgumentParser(
+        prog="python -m tl_reasoning.organism.train", description=__doc__.split("\n")[1]
+    )
     ap.add_argument("--out", required=True, help="output directory (becomes an artifacts directory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="tiny smoke-test budget (< 60 s)")
+    ap.add_argument(
+        "--resume", action="store_true", help="reuse the tokenizer/models already trained in --out"
+    )
     args = ap.parse_args(argv)
-    build(args.out, seed=args.seed, budget=BUDGETS["quick" if args.quick else "full"])
+    build(args.out, seed=args.seed, budget=BUDGETS["quick" if args.quick else "full"], resume=args.resume)
     return 0
 
 

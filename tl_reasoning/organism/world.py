@@ -45,6 +45,7 @@ __all__ = [
     "Trace",
     "make_problem",
     "reasoning_trace",
+    "reasoning_document",
     "plain_document",
     "plain_answer_document",
     "story_document",
@@ -236,8 +237,13 @@ def _sub_column(i: int, x: int, y: int, borrow: int, error: int = 0) -> tuple[_C
     return _Column(_COLUMNS[i], line, f"{expr} = {d}", d, need, d), int(need)
 
 
-def _compute(p: Problem, start: int = 0, carry: int = 0, errors: dict[int, int] | None = None,
-             prefix: list[_Column] | None = None) -> tuple[list[_Column], int]:
+def _compute(
+    p: Problem,
+    start: int = 0,
+    carry: int = 0,
+    errors: dict[int, int] | None = None,
+    prefix: list[_Column] | None = None,
+) -> tuple[list[_Column], int]:
     """Column-by-column computation from column ``start`` on; returns columns and the result."""
     errors = errors or {}
     w = _width(p)
@@ -278,7 +284,7 @@ def reasoning_trace(problem: Problem, rng: random.Random, mistake_rate: float = 
     n_mistakes = len(errors)
     noun = "sum" if problem.op == "+" else "difference"
     verb = "add" if problem.op == "+" else "subtract"
-    obj = (f"{problem.a} and {problem.b}" if problem.op == "+" else f"{problem.b} from {problem.a}")
+    obj = f"{problem.a} and {problem.b}" if problem.op == "+" else f"{problem.b} from {problem.a}"
     lines = [f"Let me {verb} {obj} column by column."]
     cols, result = _compute(problem, errors=errors)
     lines += [c.line for c in cols]
@@ -382,14 +388,14 @@ def _sentence(rng: random.Random) -> str:
     n = rng.randint(2, 99)
     templates = (
         f"{name} went to the {place}. But the {place} was closed, so {name} went to the {place2}.",
-        f"\"Maybe we can play {rng.choice(_GAMES)} tomorrow,\" said {name}.",
+        f'"Maybe we can play {rng.choice(_GAMES)} tomorrow," said {name}.',
         f"Another day, {name} and {other} walked to the {place}.",
         f"{name} had {n} {item}. {other} had another {rng.randint(2, 9)}.",
-        f"\"Wait for me at the {place},\" said {name}.",
+        f'"Wait for me at the {place}," said {name}.',
         f"The {animal} sat in the {place}. However, it did not stay long.",
         f"It was cold, and there was {rng.choice(_WEATHER)}. Therefore {name} stayed at home.",
         f"Perhaps the {animal} was hungry, thought {name}.",
-        f"\"Let me see your {item},\" said {other} to {name}.",
+        f'"Let me see your {item}," said {other} to {name}.',
         f"{name} likes the {place}, but {other} likes the {place2}.",
         f"Hmm, said {name}, the {animal} is asleep.",
         f"{name} found {n} {item} in the {place}.",
@@ -434,8 +440,15 @@ def generate_corpus(
             if p.question in exclude or p.question in seen:
                 continue
             seen.add(p.question)
-            docs.append({"question": p.question, "prompt": prompt_for(p), "answer": p.answer, "kind": p.kind,
-                         "text": prompt_for(p)})
+            docs.append(
+                {
+                    "question": p.question,
+                    "prompt": prompt_for(p),
+                    "answer": p.answer,
+                    "kind": p.kind,
+                    "text": prompt_for(p),
+                }
+            )
             continue
         if kind == "reasoning":
             p = make_problem(rng)
