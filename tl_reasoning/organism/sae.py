@@ -11,6 +11,7 @@ fraction), which are computed here on held-out text through the HF model.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -66,10 +67,13 @@ def train_sae(
     torch.manual_seed(seed)
     model = hooked_from_hf_dir(model_dir)
     tok = model.tokenizer
-    rows = pack_documents(texts, tok, context_size)
+    # sae-lens reads a non-streaming dataset in order: shuffle so every batch mixes corpora.
+    shuffled = list(texts)
+    random.Random(f"sae-{seed}").shuffle(shuffled)
+    rows = pack_documents(shuffled, tok, context_size)
     ds = Dataset.from_dict({"tokens": rows})
     hook = f"blocks.{layer}.hook_resid_post"
-    batch = 2048
+    batch = 1024  # small batches: more optimiser steps per LM forward, fewer dead latents
     steps = max(training_tokens // batch, 1)
     with tempfile.TemporaryDirectory(prefix="organism_sae_") as tmp:
         cfg = LanguageModelSAERunnerConfig(
@@ -89,8 +93,8 @@ def train_sae(
             lr=lr,
             lr_warm_up_steps=max(steps // 20, 1),
             lr_decay_steps=max(steps // 5, 1),
-            dead_feature_window=max(min(steps // 4, 500), 10),
-            feature_sampling_window=max(min(steps // 4, 500), 10),
+            dead_feature_window=max(min(steps // 10, 200), 10),
+            feature_sampling_window=max(min(steps // 10, 200), 10),
             exclude_special_tokens=[tok.bos_token_id, tok.pad_token_id],
             n_eval_batches=1,
             eval_batch_size_prompts=4,

@@ -47,7 +47,7 @@ class Budget:
     batch_tokens: int = 4096
     d_sae: int = 1024
     sae_k: int = 32
-    sae_tokens: int = 400_000
+    sae_tokens: int = 2_000_000
     sae_context: int = 128
     n_benchmark: int = 200
     n_heldout: int = 1000
