@@ -25,9 +25,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+DEMO_OUT ?= runs/demo
+DEMO_PROMPT ?= Question: What is 959 + 928?
+
+# Today's main job on the organism: score every SAE feature by ReasonScore, then steer the top
+# feature at the paper's strength (gamma = 2) and show baseline vs steered generations.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning plugins
 	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning inspect --model organism --sae organism
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning score --model organism --sae organism --data organism:reasoning \
+		--max-docs 400 --overwrite --out $(DEMO_OUT)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning steer --model organism --sae organism --stats $(DEMO_OUT) \
+		--feature $$(sed -n 2p $(DEMO_OUT)/scores.csv | cut -d, -f1) --strength 2 --max-new-tokens 160 \
+		--prompt "$$(printf '$(DEMO_PROMPT)\n')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
