@@ -16,6 +16,15 @@ N_LAYERS = 2
 TEXTS = ["the cat sat on the mat", "wait, let me check 12 + 5 = 17", "but therefore hmm maybe", "alternatively"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not stall when other jobs share the CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

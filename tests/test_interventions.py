@@ -13,14 +13,6 @@ D_SAE = 128
 POS = torch.arange(5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _sae(arch: str, **extra):
     from sae_lens import SAE, JumpReLUSAEConfig, StandardSAEConfig, TopKSAEConfig

@@ -5,18 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from tl_reasoning.cli import main
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _args(model_dir, sae_dir, *extra):

@@ -20,14 +20,6 @@ from tl_reasoning.directions import mean_difference, pair_differences, top_eigen
 SITE = "blocks.1.hook_resid_post"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not stall when other jobs share the CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def sae(tiny_sae_dir):

@@ -1,30 +1,8 @@
-"""Steering the model organism (skipped until its artifacts are built)."""
+"""Steering the shipped model organism: same tokens on every backend, with and without the KV cache."""
 
 from __future__ import annotations
 
 import warnings
-
-import pytest
-import torch
-
-
-def _have_organism() -> bool:
-    try:
-        from tl_reasoning.organism import model_dir, sae_dir
-    except ImportError:
-        return False
-    return (model_dir("organism") / "config.json").is_file() and sae_dir("organism").is_dir()
-
-
-pytestmark = pytest.mark.skipif(not _have_organism(), reason="organism artifacts not built")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_organism_thinking_steering_same_everywhere_and_cache_invariant():
