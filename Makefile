@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo clean browser
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(STAMP): pyproject.toml $(PLUGINS)
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Headless chromium for the dashboard's browser tests (Debian package; installed as root when missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: chromium missing and not root: browser tests skip (fail when CI=true)"; fi; }
+
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 WANDB_MODE=disabled $(PY) -m pytest -q tests $(foreach p,$(PLUGINS),$(dir $(p))tests)
 
 lint: $(STAMP)

@@ -36,6 +36,7 @@ __all__ = [
     "FeatureStats",
     "Generation",
     "Positions",
+    "RemoteTarget",
     "SAEWeights",
     "ScoreResult",
     "Site",
@@ -54,6 +55,7 @@ __all__ = [
     "direction_steering",
     "estimate_f_max",
     "f_max_from_stats",
+    "feature_dashboard",
     "feature_steering",
     "generate",
     "get_registry",
@@ -74,6 +76,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "RemoteTarget": "tl_reasoning.remote.target",
     "Backend": "tl_reasoning.backends.base",
     "EditHandle": "tl_reasoning.backends.base",
     "TokenBatch": "tl_reasoning.backends.base",
@@ -113,6 +116,7 @@ _LAZY = {
     "generate": "tl_reasoning.steering",
     "reasoning_direction": "tl_reasoning.directions",
     "steer": "tl_reasoning.steering",
+    "feature_dashboard": "tl_reasoning.dashboard",
 }
 
 

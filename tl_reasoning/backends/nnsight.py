@@ -11,7 +11,8 @@ module inside the same traces, before the layers run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ import torch
 from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
 from tl_reasoning.sites import Site
 
-__all__ = ["NNsightBackend", "find_layers_path"]
+__all__ = ["NNsightBackend", "apply_site_edits", "find_layers_path", "read_site", "write_site"]
 
 _LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers", "layers")
 
@@ -49,6 +50,58 @@ def _first(value: Any) -> torch.Tensor:
     return value[0] if isinstance(value, tuple) else value
 
 
+def read_site(model: Any, layers_path: str, site: Site) -> torch.Tensor:
+    """The activation at ``site`` inside a trace of ``model`` (an nnsight envoy; plain code, runs remotely)."""
+    layer = _walk(model, layers_path)[site.layer]
+    if site.kind == "resid_post":
+        return _first(layer.output)
+    if site.kind == "resid_pre":
+        return layer.input
+    if site.kind == "resid_mid":
+        return layer.post_attention_layernorm.input
+    if site.kind == "attn_out":
+        return _first(NNsightBackend._attn(layer).output)
+    return _first(layer.mlp.output)
+
+
+def write_site(model: Any, layers_path: str, site: Site, value: torch.Tensor) -> None:
+    """Replace the activation at ``site`` inside a trace of ``model`` by ``value``."""
+    layer = _walk(model, layers_path)[site.layer]
+    if site.kind == "resid_post":
+        if isinstance(layer.output, tuple):
+            layer.output = (value, *layer.output[1:])
+        else:
+            layer.output = value
+    elif site.kind == "resid_pre":
+        layer.input = value
+    elif site.kind == "attn_out":
+        attn = NNsightBackend._attn(layer)
+        attn.output = (value, *attn.output[1:]) if isinstance(attn.output, tuple) else value
+    elif site.kind == "mlp_out":
+        layer.mlp.output = value
+
+
+def apply_site_edits(
+    model: Any, layers_path: str, embed_path: str | None, edits: Sequence[tuple[Site, Any]],
+    observers: Sequence[Any], positions_start: int | None,
+) -> None:
+    """Show the token ids to ``observers`` and apply ``edits`` (``(site, fn)`` in forward order), in a trace.
+
+    The module-level twin of :meth:`NNsightBackend._apply_edits`: it references only the model
+    envoy, plain values and the edit functions, so a trace calling it can be shipped to a server.
+    """
+    start = 0 if positions_start is None else positions_start
+    if observers and embed_path is not None:
+        ids = _walk(model, embed_path).input
+        positions = torch.arange(start, start + ids.shape[1], device=ids.device)
+        for fn in observers:
+            fn(ids, positions)
+    for site, fn in edits:
+        act = read_site(model, layers_path, site)
+        positions = torch.arange(start, start + act.shape[1], device=act.device)
+        write_site(model, layers_path, site, fn(act, positions))
+
+
 class NNsightBackend(Backend):
     """Adapter over an nnsight model of a Hugging Face causal LM."""
 
@@ -56,6 +109,8 @@ class NNsightBackend(Backend):
 
     def __init__(self, model: Any) -> None:
         super().__init__(model)
+        self.remote: Any = None
+        """A :class:`~tl_reasoning.remote.RemoteTarget` while :meth:`remote_execution` is active."""
         self._hf = model._module  # the wrapped Hugging Face model (nnsight keeps it on the Envoy)
         self._layers_path = find_layers_path(self._hf)
 
@@ -73,7 +128,9 @@ class NNsightBackend(Backend):
 
     @property
     def device(self) -> torch.device:
-        return next(self._hf.parameters()).device
+        device = next(self._hf.parameters()).device
+        # a model built for remote use only (nnsight's meta device): inputs stay on the CPU
+        return torch.device("cpu") if device.type == "meta" else device
 
     @property
     def name(self) -> str:
@@ -213,6 +270,10 @@ class NNsightBackend(Backend):
             kwargs["top_k"] = 0
         inputs = self._inputs(input_ids, attention_mask)
         prompt_len = input_ids.shape[1]
+        if self.remote is not None:
+            from tl_reasoning.remote.steering import generate_remote
+
+            return generate_remote(self, self.remote, inputs, kwargs, max_new_tokens, prompt_len, use_cache)
         with torch.no_grad(), self.model.generate(inputs, **kwargs) as tracer:
             if self._edits or self._observers:
                 for step in tracer.iter[:max_new_tokens]:
@@ -227,6 +288,15 @@ class NNsightBackend(Backend):
         input_ids = input_ids.to(self.device)
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(self.device)
         return {"input_ids": input_ids, "attention_mask": mask}
+
+    @contextmanager
+    def remote_execution(self, target: Any) -> Iterator[None]:
+        """Run this backend's generation on ``target`` (a ``RemoteTarget``; ``None``: locally) in the block."""
+        previous, self.remote = self.remote, target
+        try:
+            yield
+        finally:
+            self.remote = previous
 
     # -- edits are applied inside the backend's own traces --------------------------------------
     def _install_edit(self, handle: EditHandle) -> None:

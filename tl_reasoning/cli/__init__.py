@@ -6,11 +6,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tl_reasoning.cli import inspect_cmd, plugins_cmd, score_cmd, steer_cmd, vocab_cmd
+from tl_reasoning.cli import (
+    dashboard_cmd,
+    figures_cmd,
+    inspect_cmd,
+    plugins_cmd,
+    score_cmd,
+    steer_cmd,
+    vocab_cmd,
+)
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd)
+_COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, dashboard_cmd, figures_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--top", type=int, default=15, help="features printed (default 15)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="output directory")
+    from tl_reasoning.remote.cli import add_remote_arguments
+
+    add_remote_arguments(parser, scoring=True)
     parser.set_defaults(run=run)
 
 
@@ -101,6 +104,9 @@ def _collect(args: argparse.Namespace, out: Path) -> FeatureStats:
     config = StatsConfig(window=args.window, decoder_norm=not args.no_decoder_norm,
                          word_boundary=not args.no_word_boundary, context_size=args.context_size,
                          batch_size=args.batch_size, max_tokens=args.max_tokens, max_docs=args.max_docs)
+    from tl_reasoning.remote.cli import remote_from_args
+
+    target = remote_from_args(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = load_model(args.model, backend=args.backend, device=args.device, dtype=args.dtype)
@@ -113,7 +119,9 @@ def _collect(args: argparse.Namespace, out: Path) -> FeatureStats:
                "max_docs": args.max_docs}
     return collect_stats(model, sae, args.data, vocab=args.vocab, config=config, site=args.site,
                          text_field=args.text_field, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
-                         resume=not args.overwrite, progress=not args.no_progress, sources=sources)
+                         resume=not args.overwrite, progress=not args.no_progress, sources=sources,
+                         remote=target, remote_mode=args.remote_mode, remote_dtype=args.remote_dtype,
+                         remote_batches=args.remote_batches)
 
 
 def _print_top(result: ScoreResult, n: int) -> None:

@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed for sampling (both runs)")
     parser.add_argument("--width", type=int, default=100, help="width of the side-by-side display")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    from tl_reasoning.remote.cli import add_remote_arguments
+
+    add_remote_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -92,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     intervention_factory(args.mode)  # unknown mode: fail before loading anything
     positions = Positions.parse(args.positions)
+    from tl_reasoning.remote.cli import remote_from_args
+
+    target = remote_from_args(args)
     sae = load_sae(args.sae, sae_id=args.sae_id, device=args.device)
     SAEWeights.from_sae(sae, args.feature)  # feature indices in range, before the model loads
     f_max = _given_f_max(args)
@@ -106,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     sampling = dict(do_sample=args.temperature is not None, temperature=args.temperature or 1.0, seed=args.seed)
     if args.temperature is not None and args.seed is None:
         sampling["seed"] = 0  # the same draws for both runs
-    base = generate(model, args.prompt, args.max_new_tokens, **sampling)[0]
-    steered = generate(model, args.prompt, args.max_new_tokens, steering, think_end=args.think_end, **sampling)[0]
+    base = generate(model, args.prompt, args.max_new_tokens, remote=target, **sampling)[0]
+    steered = generate(model, args.prompt, args.max_new_tokens, steering, think_end=args.think_end, remote=target,
+                       **sampling)[0]
     f_values = steering.info.get("f_max")
     per_feature = [
         {"feature": f,

@@ -34,6 +34,10 @@ def score_features(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 0,
     progress: bool = False,
+    remote: Any = None,
+    remote_mode: str = "auto",
+    remote_dtype: Any = None,
+    remote_batches: int = 8,
 ) -> ScoreResult:
     """Collect statistics over ``data`` in one pass and score every feature of ``sae``.
 
@@ -44,7 +48,8 @@ def score_features(
     file. ``window``: tokens (before, after) each match — ``(1, 2)`` as the official code,
     ``(2, 3)`` as the paper's text. Returns a :class:`ScoreResult` whose ``table`` is a pandas
     DataFrame (one row per feature, best first) and whose ``selected`` lists the features above
-    the ``quantile`` of all scores.
+    the ``quantile`` of all scores. ``remote``/``remote_mode``/``remote_dtype``/``remote_batches``:
+    run the model on NDIF or another nnsight server (see :func:`~tl_reasoning.scoring.collect_stats`).
 
     Example::
 
@@ -54,5 +59,7 @@ def score_features(
     config = StatsConfig(window=tuple(window), decoder_norm=decoder_norm, word_boundary=word_boundary,
                          context_size=context_size, batch_size=batch_size, max_tokens=max_tokens, max_docs=max_docs)
     stats = collect_stats(model, sae, data, vocab=vocab, config=config, site=site, text_field=text_field,
-                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress)
+                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress,
+                          remote=remote, remote_mode=remote_mode, remote_dtype=remote_dtype,
+                          remote_batches=remote_batches)
     return score_stats(stats, alpha=alpha, quantile=quantile, controls=controls)

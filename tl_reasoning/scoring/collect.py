@@ -104,6 +104,10 @@ def collect_stats(
     progress: bool = False,
     on_batch: OnBatch | None = None,
     sources: dict[str, Any] | None = None,
+    remote: Any = None,
+    remote_mode: str = "auto",
+    remote_dtype: torch.dtype | str | None = None,
+    remote_batches: int = 8,
 ) -> FeatureStats:
     """:class:`FeatureStats` of every feature of ``sae`` over the documents of ``data``.
 
@@ -114,6 +118,13 @@ def collect_stats(
     file written every ``checkpoint_every`` batches and at the end; with ``resume`` an existing
     file made with the same settings is continued (else :class:`StatsMismatchError`).
     ``on_batch(stats, batches_done)`` is called after every batch.
+
+    ``remote`` (nnsight models only): ``True`` (NDIF), ``"local"`` (nnsight's simulation), a host
+    URL or a :class:`~tl_reasoning.remote.RemoteTarget`; ``remote_batches`` batches go in one
+    request (keep it under the server's time limit; checkpoints are written between requests).
+    ``remote_mode``: ``"residuals"`` (download the counted residuals, encode locally),
+    ``"server"`` (ship the encoder, accumulate on the server) or ``"auto"`` (by bytes moved, see
+    :func:`tl_reasoning.remote.choose_mode`). ``remote_dtype="bfloat16"`` halves the transfer.
     """
     from tl_reasoning.loading.saes import check_sae_compatible
     from tl_reasoning.plugins import backend_for
@@ -148,8 +159,20 @@ def collect_stats(
     docs = itertools.islice(iter(texts), stats.docs_seen, config.max_docs)
     bar = _progress_bar(progress, config, data, stats)
     batches = 0
+    local_batches: Iterable[list[str]] = _batched(docs, config.batch_size)
+    if remote is not None and remote is not False:
+        from tl_reasoning.remote.collect import RemoteCounter
+
+        counter = RemoteCounter.create(backend, sae, site, remote, remote_mode, remote_dtype, remote_batches,
+                                       config, chunk, scale, edges)
+        stats.meta["run_remote"] = counter.describe()
+        prepare = lambda texts, budget: _prepare_batch(backend, texts, expanded, word_edges, special,  # noqa: E731
+                                                       config, budget)
+        batches = counter.run(stats, docs, prepare, fingerprint, path, checkpoint_every, on_batch, bar,
+                              _set_progress)
+        fingerprint, local_batches = counter.fingerprint, iter(())
     with torch.no_grad():
-        for batch_texts in _batched(docs, config.batch_size):
+        for batch_texts in local_batches:
             if config.max_tokens is not None and stats.tokens_seen >= config.max_tokens:
                 break
             counted = _process_batch(backend, sae, site, batch_texts, stats, expanded, word_edges, special,
@@ -183,21 +206,33 @@ def _process_batch(
     scale: torch.Tensor | None, edges: torch.Tensor | None,
 ) -> int:
     """Count one batch of documents into ``stats``; return the number of tokens counted."""
-    ids, mask = backend.tokenize(texts, max_length=config.context_size)
-    valid = valid_tokens(ids, mask, special)
-    if config.max_tokens is not None:
-        budget = config.max_tokens - stats.tokens_seen
-        valid &= (valid.reshape(-1).cumsum(0) <= budget).reshape(valid.shape)
-    indicators = token_indicators(ids, valid, vocab, config.window, word_edges)
-    rows = valid.reshape(-1).nonzero().squeeze(1)
+    budget = None if config.max_tokens is None else config.max_tokens - stats.tokens_seen
+    ids, mask, rows, indicators = _prepare_batch(backend, texts, vocab, word_edges, special, config, budget)
     if rows.numel():
         resid = backend.capture(ids, [site], attention_mask=mask)[site]
         x = resid.reshape(-1, resid.shape[-1])[rows]
-        ind = indicators.reshape(-1, indicators.shape[-1])[rows]
+        ind = indicators
         for start in range(0, rows.numel(), chunk):
             feats = encode_features(sae, x[start:start + chunk], scale)
             stats.add_(accumulate(feats, ind[start:start + chunk].to(feats.device), edges))
     return int(rows.numel())
+
+
+def _prepare_batch(
+    backend: Any, texts: list[str], vocab: ExpandedVocabulary, word_edges: TokenEdges | None, special: list[int],
+    config: StatsConfig, budget: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids, mask, flat indices of the counted tokens (at most ``budget``) and their indicator rows.
+
+    Needs only the tokenizer, so remote scoring builds the indicators locally and ships them.
+    """
+    ids, mask = backend.tokenize(texts, max_length=config.context_size)
+    valid = valid_tokens(ids, mask, special)
+    if budget is not None:
+        valid &= (valid.reshape(-1).cumsum(0) <= budget).reshape(valid.shape)
+    indicators = token_indicators(ids, valid, vocab, config.window, word_edges)
+    rows = valid.reshape(-1).nonzero().squeeze(1)
+    return ids, mask, rows, indicators.reshape(-1, indicators.shape[-1])[rows]
 
 
 def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:

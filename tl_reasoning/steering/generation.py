@@ -8,6 +8,7 @@ an EOS. A strength sweep is one call: give the steering a ``[batch, k]`` strengt
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +42,15 @@ def generate(
     use_cache: bool = True,
     stop_at_eos: bool = True,
     think_end: int | str = "</think>",
+    remote: Any = None,
 ) -> list[Generation]:
     """Generate ``max_new_tokens`` per prompt with ``steering`` installed for this call only.
 
     ``steering`` is a :class:`Steering` (see :func:`~tl_reasoning.steering.spec.feature_steering`
     and :func:`~tl_reasoning.directions.direction_steering`), a list of them, or ``None`` for the
     unsteered baseline. Steering already installed on the model (``with steer(...)``) applies too.
+    ``remote`` (nnsight models): ``True`` (NDIF), ``"local"`` (nnsight's simulation), a host URL or
+    a :class:`~tl_reasoning.remote.RemoteTarget` — the same tokens as locally, every position rule.
     """
     from tl_reasoning.plugins import backend_for
 
@@ -59,9 +63,10 @@ def generate(
     if steering is not None:
         handle = add_steering(model, steerings=steering, think_end=think_end)
     try:
-        out = backend.generate(batch.input_ids, batch.attention_mask, max_new_tokens=max_new_tokens,
-                               do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed,
-                               use_cache=use_cache, stop_at_eos=stop_at_eos)
+        with _remote_context(backend, remote):
+            out = backend.generate(batch.input_ids, batch.attention_mask, max_new_tokens=max_new_tokens,
+                                   do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed,
+                                   use_cache=use_cache, stop_at_eos=stop_at_eos)
     finally:
         if handle is not None:
             handle.remove()
@@ -75,3 +80,15 @@ def generate(
         text = backend.decode([t for t in row if t not in skip])
         results.append(Generation(prompt, [int(t) for t in row], text))
     return results
+
+
+def _remote_context(backend: Any, remote: Any) -> AbstractContextManager[Any]:
+    """Run the backend's generation on ``remote`` (nothing to do for ``None``/``False``)."""
+    if remote is None or remote is False:
+        return nullcontext()
+    if getattr(backend, "kind", None) != "nnsight":
+        raise ValueError(f"remote generation needs an nnsight model (load_model(..., backend='nnsight')), not a "
+                         f"{backend.kind} model")
+    from tl_reasoning.remote.target import resolve_remote
+
+    return backend.remote_execution(resolve_remote(remote))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tl_reasoning.views import View
+from tl_reasoning.views import Component, View, cv_tokens
 
 __all__ = ["feature_activations"]
 
@@ -19,18 +19,18 @@ def feature_activations(
 ) -> View:
     """Colour each token by the feature's activation (0 = white, ``max_value`` = full colour).
 
-    ``tokens`` are display strings (one per token) and ``activations`` a matching 1-D sequence.
+    ``tokens`` are display strings (one per token) and ``activations`` a matching 1-D sequence;
+    hovering a token shows its value (circuitsvis ``ColoredTokens``).
     """
-    from circuitsvis.tokens import colored_tokens
-
     values = torch.as_tensor(activations, dtype=torch.float32).flatten()
     if len(tokens) != values.numel():
         raise ValueError(f"{len(tokens)} tokens but {values.numel()} activation values; give one value per token")
     if len(tokens) == 0:
         raise ValueError("feature_activations needs at least one token")
     top = float(values.max()) if max_value is None else float(max_value)
-    rendered = colored_tokens(list(tokens), values.tolist(), min_value=0.0, max_value=max(top, 1e-6))
+    props = {"tokens": cv_tokens(tokens), "values": values.tolist(), "minValue": 0.0,
+             "maxValue": max(top, 1e-6)}
     title = f"Feature {feature} activations" if feature != "" else "Feature activations"
     peak = int(values.argmax())
-    return View.from_circuitsvis(rendered, title, {"tokens": list(tokens), "activations": values.tolist(),
-                                                   "argmax": peak})
+    return View([Component("ColoredTokens", props)], title,
+                {"tokens": list(tokens), "activations": values.tolist(), "argmax": peak})

@@ -1,0 +1,51 @@
+"""``tl-reasoning dashboard``: one offline HTML dashboard of the top features by ReasonScore."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("dashboard", help="write an offline HTML dashboard of the top features",
+                       description="Top-activating contexts, logit lens, histogram and scores of the top-K "
+                                   "features of a `tl-reasoning score` run, in one self-contained HTML file.")
+    p.add_argument("--model", required=True, help="model spec (organism, a directory, a Hugging Face id)")
+    p.add_argument("--sae", required=True, help="SAE spec (organism, a directory, a sae-lens release)")
+    p.add_argument("--scores", required=True, help="directory written by `tl-reasoning score`")
+    p.add_argument("--data", default=None, help="corpus for the contexts (default: the scoring run's data)")
+    p.add_argument("--top", type=int, default=20, help="number of features (default 20)")
+    p.add_argument("--features", default=None, help="comma-separated feature ids instead of --top")
+    p.add_argument("--max-docs", type=int, default=400, help="documents searched for contexts (default 400)")
+    p.add_argument("--contexts", type=int, default=10, help="top contexts per feature (default 10)")
+    p.add_argument("--steer-prompt", default=None, help="add baseline vs steered generations for this prompt")
+    p.add_argument("--strength", type=float, default=2.0, help="γ for --steer-prompt (default 2)")
+    p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", required=True, help="output HTML file")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tl_reasoning
+    from tl_reasoning.dashboard import feature_dashboard, load_scores
+
+    start = time.perf_counter()
+    table, meta, _ = load_scores(args.scores)
+    data = args.data or meta.get("sources", {}).get("data")
+    if not data:
+        raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
+    kwargs = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
+    model = tl_reasoning.load_model(args.model, **kwargs)
+    sae = tl_reasoning.load_sae(args.sae, **({"device": args.device} if args.device else {}))
+    features = [int(f) for f in args.features.split(",")] if args.features else None
+    board = feature_dashboard(model, sae, args.scores, data, top=args.top, features=features, max_docs=args.max_docs,
+                              contexts=args.contexts, steer_prompt=args.steer_prompt, strength=args.strength,
+                              progress=True)
+    path = board.save(args.out)
+    print(f"wrote {path} ({len(board.features)} features, {path.stat().st_size / 1e6:.2f} MB, "
+          f"{time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    print(path)
+    return 0

@@ -1,0 +1,178 @@
+"""Build the feature dashboard: one offline HTML file, circuitsvis inlined once.
+
+Per feature: its ReasonScore row (score, rank, control scores), top-activating contexts (gathered
+for all features in one corpus pass), logit lens, activation histogram (from the scoring run's
+statistics when given) and, with a prompt, a baseline-vs-steered generation. A list of features
+links to their sections (plain anchors: no network, no script needed to navigate).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tl_reasoning.views import View, esc, page_html, table, write_text_atomic
+
+__all__ = ["Dashboard", "feature_dashboard", "load_scores"]
+
+_SCORE_COLUMNS = ("reason_score", "rank", "selected", "top_word", "entropy", "mean_reasoning", "mean_other",
+                  "separability", "word_concentration", "matched_share", "max_activation", "f_max_raw",
+                  "q99_active")
+
+_NAV_STYLE = """<style>
+nav.tlr-nav { position: fixed; top: 0; left: 0; bottom: 0; width: 190px; overflow-y: auto;
+  border-right: 1px solid #ddd; padding: 8px; font-size: 12px; background: #fafafa; }
+nav.tlr-nav a { display: block; text-decoration: none; padding: 1px 0; }
+main.tlr-main { margin-left: 215px; max-width: 1100px; }
+section.tlr-feature { border-top: 2px solid #333; padding-top: 4px; margin-top: 24px; }
+</style>"""
+
+
+@dataclass
+class Dashboard:
+    """A built dashboard: the page ``html`` and the features it shows."""
+
+    html: str
+    features: list[int]
+    title: str
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the page to ``path`` and return it."""
+        return write_text_atomic(path, self.html)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"Dashboard({len(self.features)} features, {len(self.html) / 1e6:.2f} MB)"
+
+
+def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
+    """``(table, meta, stats)`` from a scores directory, a ``ScoreResult`` or a DataFrame.
+
+    ``stats`` (a :class:`~tl_reasoning.FeatureStats`) is ``None`` when the directory has no
+    ``stats.safetensors``.
+    """
+    import json
+
+    import pandas as pd
+
+    from tl_reasoning.scoring.result import ScoreResult
+    from tl_reasoning.stats import FeatureStats
+
+    if isinstance(scores, ScoreResult):
+        return scores.table, scores.meta(), scores.stats
+    if isinstance(scores, pd.DataFrame):
+        return scores, {}, None
+    root = Path(scores)
+    if root.is_file():
+        root = root.parent
+    csv = root / "scores.csv"
+    if not csv.is_file():
+        raise FileNotFoundError(f"{csv} not found; run `tl-reasoning score ... --out {root}` first")
+    meta_path, stats_path = root / "meta.json", root / "stats.safetensors"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    stats = FeatureStats.load(stats_path) if stats_path.is_file() else None
+    return pd.read_csv(csv), meta, stats
+
+
+def feature_dashboard(
+    model: Any,
+    sae: Any,
+    scores: Any,
+    data: Any,
+    *,
+    top: int = 20,
+    features: Sequence[int] | None = None,
+    contexts: int = 10,
+    window: tuple[int, int] = (8, 4),
+    max_docs: int | None = 400,
+    context_size: int = 1024,
+    batch_size: int = 8,
+    logit_k: int = 10,
+    steer_prompt: str | None = None,
+    strength: float = 2.0,
+    max_new_tokens: int = 48,
+    title: str = "tl-reasoning feature dashboard",
+    progress: bool = False,
+) -> Dashboard:
+    """Dashboard of the ``top`` features by ReasonScore (or of ``features``), one offline HTML page.
+
+    ``scores``: a ``tl-reasoning score`` output directory, a :class:`~tl_reasoning.ScoreResult` or its
+    table. ``data``: the corpus whose top-activating contexts are shown (``max_docs`` documents,
+    one pass for all features). Activations are in the units of the scores (decoder-norm folded
+    unless the run used ``--no-decoder-norm``). ``steer_prompt`` adds a baseline-vs-steered
+    generation per feature (``strength`` γ, f_max from the statistics).
+    """
+    from tqdm.auto import tqdm
+
+    from tl_reasoning.visualizations import (
+        activation_histogram,
+        gather_top_contexts,
+        histogram_from_stats,
+        logit_lens,
+        logit_lens_view,
+        top_contexts_view,
+    )
+
+    frame, meta, stats = load_scores(scores)
+    chosen = [int(f) for f in features] if features is not None else [int(f) for f in frame["feature"].head(top)]
+    if not chosen:
+        raise ValueError("no features to show; pass top >= 1 or a list of features")
+    decoder_norm = bool(meta.get("config", {}).get("decoder_norm", True))
+    gathered = gather_top_contexts(model, sae, data, chosen, k=contexts, window=window, decoder_norm=decoder_norm,
+                                   max_docs=max_docs, context_size=context_size, batch_size=batch_size,
+                                   progress=progress)
+    lenses = {lens.feature: lens for lens in logit_lens(model, sae, chosen, k=logit_k)}
+    rows = {int(r["feature"]): r for r in frame.to_dict("records") if int(r["feature"]) in set(chosen)}
+    sections, nav = [], []
+    for f in tqdm(chosen, desc="dashboard", unit="feature", disable=not progress, leave=False):
+        views: list[View] = [top_contexts_view(gathered, f), logit_lens_view(lenses[f])]
+        if stats is not None and stats.hist is not None:
+            edges, counts = histogram_from_stats(stats, f)
+            views.append(activation_histogram(f, edges=edges, counts=counts))
+        else:
+            views.append(activation_histogram(f, values=[c["value"] for c in gathered.contexts(f)]))
+        if steer_prompt:
+            views.append(_steering_view(model, sae, f, stats, steer_prompt, strength, max_new_tokens))
+        row = rows.get(f, {})
+        score = row.get("reason_score")
+        label = f"#{row.get('rank', '?')} feature {f}" + (f" · {score:.4g}" if isinstance(score, float) else "")
+        nav.append(f"<a href='#feature-{f}'>{esc(label)}</a>")
+        cells = [(c, _fmt(row[c])) for c in _SCORE_COLUMNS if c in row]
+        sections.append(f"<section class='tlr-feature' id='feature-{f}' data-feature='{f}'>"
+                        f"<h2>Feature {f}</h2>{table(cells, ['score', 'value'])}"
+                        + "".join(v.section(3) for v in views) + "</section>")
+    header = (f"<h1>{esc(title)}</h1><p class='tlr-meta'>{len(chosen)} features · contexts from "
+              f"{gathered.docs_seen} documents of {esc(_describe(data))} · model {esc(meta.get('sources', {}).get('model', ''))}"
+              f" · SAE {esc(meta.get('sources', {}).get('sae', ''))}</p>")
+    body = [f"<nav class='tlr-nav'><b>Features</b>{''.join(nav)}</nav>",
+            f"<main class='tlr-main'>{header}{''.join(sections)}</main>"]
+    return Dashboard(page_html(body, title=title, head=_NAV_STYLE), chosen, title)
+
+
+def _steering_view(model: Any, sae: Any, feature: int, stats: Any, prompt: str, strength: float,
+                   max_new_tokens: int) -> View:
+    import torch
+
+    from tl_reasoning.steering import feature_steering, generate
+    from tl_reasoning.visualizations import steering_comparison
+
+    if stats is None or stats.max_activation is None:
+        raise ValueError("steering in the dashboard needs f_max: pass scores with stats.safetensors")
+    f_max = float(stats.f_max(raw=True)[feature])
+    steering = feature_steering(sae, [feature], strength=torch.tensor([[0.0], [float(strength)]]), f_max=f_max)
+    base, steered = generate(model, [prompt, prompt], max_new_tokens=max_new_tokens, steering=steering)
+    return steering_comparison(base.text, steered.text, prompt=prompt,
+                               title=f"Feature {feature}: steering at γ = {strength:g} (f_max {f_max:.3g})")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _describe(data: Any) -> str:
+    return str(data) if isinstance(data, (str, os.PathLike)) else f"{type(data).__name__}"
