@@ -155,31 +155,10 @@ class NNsightBackend(Backend):
         return _walk(self.model, self._layers_path)[layer]
 
     def _read(self, site: Site) -> torch.Tensor:
-        layer = self._layer_envoy(site.layer)
-        if site.kind == "resid_post":
-            return _first(layer.output)
-        if site.kind == "resid_pre":
-            return layer.input
-        if site.kind == "resid_mid":
-            return layer.post_attention_layernorm.input
-        if site.kind == "attn_out":
-            return _first(self._attn(layer).output)
-        return _first(layer.mlp.output)
+        return read_site(self.model, self._layers_path, site)
 
     def _write(self, site: Site, value: torch.Tensor) -> None:
-        layer = self._layer_envoy(site.layer)
-        if site.kind == "resid_post":
-            if isinstance(layer.output, tuple):
-                layer.output = (value, *layer.output[1:])
-            else:
-                layer.output = value
-        elif site.kind == "resid_pre":
-            layer.input = value
-        elif site.kind == "attn_out":
-            attn = self._attn(layer)
-            attn.output = (value, *attn.output[1:]) if isinstance(attn.output, tuple) else value
-        elif site.kind == "mlp_out":
-            layer.mlp.output = value
+        write_site(self.model, self._layers_path, site, value)
 
     @staticmethod
     def _attn(layer: Any) -> Any:
@@ -212,13 +191,10 @@ class NNsightBackend(Backend):
 
     def _apply_edits(self, positions_start: int | None) -> None:
         """Apply every active edit in forward order (inside a trace). ``None``: a full sequence."""
-        self._observe(positions_start)
-        for handle in sorted(self._edits, key=lambda h: h.site.order):
-            act = self._read(handle.site)
-            seq = act.shape[1]
-            start = 0 if positions_start is None else positions_start
-            positions = torch.arange(start, start + seq, device=act.device)
-            self._write(handle.site, handle.fn(act, positions))
+        edits = [(h.site, h.fn) for h in sorted(self._edits, key=lambda h: h.site.order)]
+        observers = [h.fn for h in self._observers]
+        embed = self._embed_path() if observers else None
+        apply_site_edits(self.model, self._layers_path, embed, edits, observers, positions_start)
 
     # -- running --------------------------------------------------------------------------------
     def capture(
