@@ -32,17 +32,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 DEMO_OUT ?= runs/demo
-DEMO_PROMPT ?= Question: What is 959 + 928?
+DEMO_ARGS ?=
 
-# Today's main job on the organism: score every SAE feature by ReasonScore, then steer the top
-# feature at the paper's strength (gamma = 2) and show baseline vs steered generations.
+# The main job: the paper reproduced end to end on the organism (score -> dashboard -> steering evaluation
+# with random-feature controls -> word ban -> model diffing) into one report folder; DEMO_ARGS=--quick for a smoke run.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning inspect --model organism --sae organism
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning score --model organism --sae organism --data organism:reasoning \
-		--max-docs 400 --overwrite --out $(DEMO_OUT)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning steer --model organism --sae organism --stats $(DEMO_OUT) \
-		--feature $$(sed -n 2p $(DEMO_OUT)/scores.csv | cut -d, -f1) --strength 2 --max-new-tokens 160 \
-		--prompt "$$(printf '$(DEMO_PROMPT)\n')"
+	HF_HUB_OFFLINE=1 $(VENV)/bin/tl-reasoning demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -116,7 +116,7 @@ def test_reflection_is_causal_in_the_data():
 def test_reflection_rounds_vary_and_follow_state():
     checks = {t.n_checks for _, t in _traces(500)}
     assert {0, 1, 2, 3} <= checks
-    for p, t in _traces(300, mistake_rate=0.0):
+    for p, t in _traces(300, mistake_rate=0.0, recheck_rate=0.0, cross_check_rate=0.0):
         w = max(len(str(p.a)), len(str(p.b)))
         da = [(p.a // 10**i) % 10 for i in range(w)]
         db = [(p.b // 10**i) % 10 for i in range(w)]
@@ -129,6 +129,28 @@ def test_reflection_rounds_vary_and_follow_state():
             flags += c
         assert t.n_checks == flags + (p.op == "-")
         assert ("Alternatively" in t.text) == (p.op == "-")
+
+
+def test_optional_reflection_is_rare_bounded_and_catches_slips():
+    # Spontaneous rechecks: at most one per column, right after it, in the minority of columns.
+    n_cols = n_rechecks = n_caught = 0
+    for p, t in _traces(600, seed=4):
+        w = max(len(str(p.a)), len(str(p.b)))
+        n_cols += w
+        for k, line in enumerate(t.steps):
+            if any(line.startswith(o) for o in W._RECHECK_OPENERS):
+                n_rechecks += 1
+                column = line.split(" the ")[1].split(":")[0]
+                assert t.steps[k - 1].lower().startswith(column)  # follows the column it rechecks
+                n_caught += t.steps[k + 1].startswith("But I wrote")
+    assert 0.08 < n_rechecks / n_cols < 0.25
+    assert n_caught > 0
+    # Forced on: every column rechecked and every addition cross-checked, answers still right.
+    for p, t in _traces(200, seed=5, mistake_rate=0.0, recheck_rate=1.0, cross_check_rate=1.0):
+        w = max(len(str(p.a)), len(str(p.b)))
+        assert sum(any(s.startswith(o) for o in W._RECHECK_OPENERS) for s in t.steps) == w
+        assert ("other order" in t.text) == (p.op == "+")
+        assert t.correct
 
 
 def test_trace_vocabulary_usage():

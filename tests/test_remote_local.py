@@ -49,7 +49,7 @@ def assert_stats_close(got, want, rel: float) -> None:
 
 
 @pytest.mark.parametrize("mode", ["residuals", "server"])
-@pytest.mark.parametrize("dtype,rel", [(None, 1e-5), ("bfloat16", 1e-2)])
+@pytest.mark.parametrize("dtype,rel", [(None, 1e-5), ("bfloat16", 3e-2)])
 def test_scoring_local_simulation_equals_local(organism, local_stats, mode, dtype, rel):
     model, sae = organism
     stats = collect_stats(model, sae, "organism:reasoning", config=CONFIG, remote="local", remote_mode=mode,

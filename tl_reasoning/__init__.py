@@ -13,9 +13,26 @@ from tl_reasoning.hookspecs import hookimpl
 if TYPE_CHECKING:
     from tl_reasoning.backends.base import Backend, EditHandle, TokenBatch
     from tl_reasoning.corpora import load_benchmark, load_corpus
+    from tl_reasoning.demo import DemoConfig, run_demo
+    from tl_reasoning.diffing import PresenceResult, cross_layer_presence, diff_presence, match_decoders
+    from tl_reasoning.evaluation import (
+        EvalItem,
+        EvaluationResult,
+        RandomWordBans,
+        WordBan,
+        check_answer,
+        evaluate,
+        extract_answer,
+        load_eval_benchmark,
+        matched_random_features,
+        paired_bootstrap,
+        random_feature_conditions,
+        steering_conditions,
+        word_ban,
+    )
     from tl_reasoning.loading.models import load_model
     from tl_reasoning.loading.saes import check_sae_compatible, load_sae
-    from tl_reasoning.plugins import backend_for, get_registry, load_plugins, registered_plugin
+    from tl_reasoning.plugins import backend_for, get_registry, load_plugins, plugin_report, registered_plugin
     from tl_reasoning.sae_weights import SAEWeights
     from tl_reasoning.scoring import (
         ScoreResult,
@@ -32,10 +49,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "DemoConfig",
     "EditHandle",
+    "EvalItem",
+    "EvaluationResult",
     "FeatureStats",
     "Generation",
     "Positions",
+    "PresenceResult",
+    "RandomWordBans",
     "RemoteTarget",
     "SAEWeights",
     "ScoreResult",
@@ -46,14 +68,20 @@ __all__ = [
     "TokenBatch",
     "View",
     "Vocabulary",
+    "WordBan",
     "__version__",
     "add_steering",
     "backend_for",
+    "check_answer",
     "check_sae_compatible",
     "collect_stats",
-    "expand_vocabulary",
+    "cross_layer_presence",
+    "diff_presence",
     "direction_steering",
     "estimate_f_max",
+    "evaluate",
+    "expand_vocabulary",
+    "extract_answer",
     "f_max_from_stats",
     "feature_dashboard",
     "feature_steering",
@@ -63,16 +91,25 @@ __all__ = [
     "injection_test",
     "load_benchmark",
     "load_corpus",
+    "load_eval_benchmark",
     "load_model",
     "load_plugins",
     "load_sae",
     "load_vocabulary",
+    "match_decoders",
+    "matched_random_features",
     "mine_vocabulary",
+    "paired_bootstrap",
+    "plugin_report",
+    "random_feature_conditions",
     "reasoning_direction",
     "registered_plugin",
+    "run_demo",
     "score_features",
     "score_stats",
     "steer",
+    "steering_conditions",
+    "word_ban",
 ]
 
 _LAZY = {
@@ -117,6 +154,26 @@ _LAZY = {
     "reasoning_direction": "tl_reasoning.directions",
     "steer": "tl_reasoning.steering",
     "feature_dashboard": "tl_reasoning.dashboard",
+    "evaluate": "tl_reasoning.evaluation",
+    "EvaluationResult": "tl_reasoning.evaluation",
+    "load_eval_benchmark": "tl_reasoning.evaluation",
+    "EvalItem": "tl_reasoning.evaluation",
+    "steering_conditions": "tl_reasoning.evaluation",
+    "random_feature_conditions": "tl_reasoning.evaluation",
+    "matched_random_features": "tl_reasoning.evaluation",
+    "WordBan": "tl_reasoning.evaluation",
+    "RandomWordBans": "tl_reasoning.evaluation",
+    "word_ban": "tl_reasoning.evaluation",
+    "paired_bootstrap": "tl_reasoning.evaluation",
+    "extract_answer": "tl_reasoning.evaluation",
+    "check_answer": "tl_reasoning.evaluation",
+    "match_decoders": "tl_reasoning.diffing",
+    "diff_presence": "tl_reasoning.diffing",
+    "cross_layer_presence": "tl_reasoning.diffing",
+    "PresenceResult": "tl_reasoning.diffing",
+    "run_demo": "tl_reasoning.demo",
+    "DemoConfig": "tl_reasoning.demo",
+    "plugin_report": "tl_reasoning.plugins",
 }
 
 

@@ -10,6 +10,15 @@ positions keep counting past the prompt. Every edit is an :class:`EditHandle` th
 Backends may also let callers *observe* the token ids of every forward call (before the first
 layer) with :meth:`Backend.add_token_observer`; position rules such as "inside the thinking section"
 need them. Observers follow the same lifecycle as edits.
+
+Logits edits (:meth:`Backend.add_logits_edit`) change the output logits of every forward call —
+:meth:`Backend.forward` and every decoding step of :meth:`Backend.generate` — before the next token
+is chosen: ``edit(logits [batch, seq, vocab], positions [seq]) -> logits``, where ``positions`` are
+the absolute positions of the tokens the logits were computed *at* (the logits at position ``p``
+choose the token at ``p + 1``). A call may compute logits for only its last positions (Hugging Face
+generation keeps only the last one), so ``seq`` can be smaller than the call's token count; the
+positions always say which ones. This is how tokens are banned or biased during generation (e.g.
+the paper's word-ban experiment); see :mod:`tl_reasoning.evaluation.logits` for position rules.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import torch
 
 from tl_reasoning.sites import Site
 
-__all__ = ["Backend", "EditFn", "EditHandle", "TokenBatch", "TokenFn", "TokenObserverHandle"]
+__all__ = ["Backend", "EditFn", "EditHandle", "LogitsEditHandle", "TokenBatch", "TokenFn", "TokenObserverHandle"]
 
 EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``edit(act [batch, seq, d], positions [seq]) -> new act`` (plain torch; may run remotely)."""
@@ -85,6 +94,17 @@ class EditHandle(_PositionedHandle):
         return self
 
 
+class LogitsEditHandle(_PositionedHandle):
+    """An installed logits edit (see :meth:`Backend.add_logits_edit`); removable like an edit."""
+
+    def __init__(self, fn: EditFn, remover: Callable[[LogitsEditHandle], None]) -> None:
+        super().__init__(remover)
+        self.fn = fn
+
+    def __enter__(self) -> LogitsEditHandle:
+        return self
+
+
 class TokenObserverHandle(_PositionedHandle):
     """An installed token observer (see :meth:`Backend.add_token_observer`); removable like an edit."""
 
@@ -113,6 +133,7 @@ class Backend(ABC):
         self.model = model
         self._edits: list[EditHandle] = []
         self._observers: list[TokenObserverHandle] = []
+        self._logits_edits: list[LogitsEditHandle] = []
 
     # -- facts ----------------------------------------------------------------------------------
     @property
@@ -239,9 +260,14 @@ class Backend(ABC):
     @abstractmethod
     def _generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
-        temperature: float, top_p: float | None, use_cache: bool,
+        temperature: float, top_p: float | None, use_cache: bool, stop_early: bool = False,
     ) -> torch.Tensor:
-        """Generate exactly ``max_new_tokens`` tokens per row (no EOS stop) with edits applied."""
+        """Generate up to ``max_new_tokens`` tokens per row with edits applied.
+
+        With ``stop_early`` an implementation may stop once every row has produced an EOS (the
+        caller pads the result to full length and blanks everything after each row's first EOS);
+        without it, exactly ``max_new_tokens`` tokens.
+        """
 
     def generate(
         self,
@@ -270,12 +296,17 @@ class Backend(ABC):
             return input_ids.clone()
         if seed is not None:
             torch.manual_seed(seed)
-        for handle in [*self._edits, *self._observers]:
+        for handle in [*self._edits, *self._observers, *self._logits_edits]:
             handle.reset()
+        stop_early = stop_at_eos and self.eos_token_id is not None
         out = self._generate(
-            input_ids, attention_mask.to(self.device), max_new_tokens, do_sample, temperature, top_p, use_cache
+            input_ids, attention_mask.to(self.device), max_new_tokens, do_sample, temperature, top_p, use_cache,
+            stop_early=stop_early,
         )
-        if stop_at_eos and self.eos_token_id is not None:
+        full = input_ids.shape[1] + max_new_tokens
+        if out.shape[1] < full:  # stopped early: every row has its EOS; pad to the promised shape
+            out = torch.cat([out, out.new_full((out.shape[0], full - out.shape[1]), self.pad_token_id)], dim=1)
+        if stop_early:
             out = self._blank_after_eos(out, input_ids.shape[1])
         return out
 
@@ -364,3 +395,46 @@ class Backend(ABC):
     def _remove_observer(self, handle: TokenObserverHandle) -> None:
         self._uninstall_observer(handle)
         self._observers = [h for h in self._observers if h is not handle]
+
+    # -- logits edits ---------------------------------------------------------------------------
+    def add_logits_edit(self, fn: EditFn) -> LogitsEditHandle:
+        """Call ``fn(logits [batch, seq, vocab], positions [seq]) -> logits`` on every forward's logits.
+
+        Applies to :meth:`forward` and to every step of :meth:`generate` (the returned logits choose
+        the next token, greedy or sampled), until the returned handle is removed (or its ``with``
+        block ends). ``positions`` are the absolute positions the logits were computed at (logits at
+        ``p`` choose token ``p + 1``); under the KV cache they keep counting past the prompt, as for
+        activation edits. Several logits edits run in the order they were added. Backends that
+        cannot reach the logits raise ``NotImplementedError``.
+        """
+        handle = LogitsEditHandle(fn, self._remove_logits_edit)
+        self._install_logits_edit(handle)
+        self._logits_edits.append(handle)
+        return handle
+
+    @contextmanager
+    def logits_edit(self, fn: EditFn) -> Iterator[LogitsEditHandle]:
+        """``with backend.logits_edit(fn):`` — ``fn`` edits the logits inside the block only."""
+        handle = self.add_logits_edit(fn)
+        try:
+            yield handle
+        finally:
+            handle.remove()
+
+    @property
+    def logits_edits(self) -> list[LogitsEditHandle]:
+        """The logits edits currently installed through this backend."""
+        return list(self._logits_edits)
+
+    def _install_logits_edit(self, handle: LogitsEditHandle) -> None:
+        raise NotImplementedError(
+            f"the {self.kind} backend cannot edit output logits (needed to ban or bias tokens during generation); "
+            "use the hooked, bridge or nnsight backend"
+        )
+
+    def _uninstall_logits_edit(self, handle: LogitsEditHandle) -> None:
+        return None
+
+    def _remove_logits_edit(self, handle: LogitsEditHandle) -> None:
+        self._uninstall_logits_edit(handle)
+        self._logits_edits = [h for h in self._logits_edits if h is not handle]

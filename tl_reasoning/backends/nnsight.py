@@ -6,7 +6,10 @@ Sites map onto the decoder-layer modules: ``hook_resid_post`` = layer output, ``
 and applied inside the traces the backend opens (``trace`` for forward passes, ``generate`` with a
 bounded ``tracer.iter`` for decoding), so the same code can later run remotely: everything done
 inside a trace is plain torch on tensors. Token observers read the input of the token embedding
-module inside the same traces, before the layers run.
+module inside the same traces, before the layers run. Logits edits replace the output of the output
+embedding module (``lm_head``) in the same traces; during generation Hugging Face computes logits
+for the last position only, and the edits see exactly those (with their absolute positions).
+Logits edits run locally only: remote generation with a logits edit installed is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
+from tl_reasoning.backends.base import Backend, EditHandle, LogitsEditHandle, TokenObserverHandle
 from tl_reasoning.sites import Site
 
 __all__ = ["NNsightBackend", "apply_site_edits", "find_layers_path", "read_site", "write_site"]
@@ -83,16 +86,22 @@ def write_site(model: Any, layers_path: str, site: Site, value: torch.Tensor) ->
 
 def apply_site_edits(
     model: Any, layers_path: str, embed_path: str | None, edits: Sequence[tuple[Site, Any]],
-    observers: Sequence[Any], positions_start: int | None,
-) -> None:
-    """Show the token ids to ``observers`` and apply ``edits`` (``(site, fn)`` in forward order), in a trace.
+    observers: Sequence[Any], positions_start: int | None, logits_edits: Sequence[Any] = (),
+    logits_path: str | None = None,
+) -> Any:
+    """Show the token ids to ``observers``, apply ``edits`` (``(site, fn)`` in forward order), in a trace.
 
-    The module-level twin of :meth:`NNsightBackend._apply_edits`: it references only the model
-    envoy, plain values and the edit functions, so a trace calling it can be shipped to a server.
+    Then apply ``logits_edits`` (functions ``fn(logits, positions)``, in order) to the output of the
+    module at ``logits_path`` and return the edited logits (``None`` without logits edits); they
+    need ``embed_path`` to count the call's tokens. The module-level twin of
+    :meth:`NNsightBackend._apply_edits`: it references only the model envoy, plain values and the
+    edit functions, so a trace calling it can be shipped to a server.
     """
     start = 0 if positions_start is None else positions_start
-    if observers and embed_path is not None:
+    n_tokens = None
+    if (observers or logits_edits) and embed_path is not None:
         ids = _walk(model, embed_path).input
+        n_tokens = ids.shape[1]
         positions = torch.arange(start, start + ids.shape[1], device=ids.device)
         for fn in observers:
             fn(ids, positions)
@@ -100,6 +109,18 @@ def apply_site_edits(
         act = read_site(model, layers_path, site)
         positions = torch.arange(start, start + act.shape[1], device=act.device)
         write_site(model, layers_path, site, fn(act, positions))
+    if not logits_edits:
+        return None
+    if logits_path is None or n_tokens is None:
+        raise ValueError("logits edits need logits_path and embed_path")
+    head = _walk(model, logits_path)
+    logits = _first(head.output)
+    end = start + n_tokens
+    positions = torch.arange(end - logits.shape[1], end, device=logits.device)
+    for fn in logits_edits:
+        logits = fn(logits, positions)
+    head.output = logits
+    return logits
 
 
 class NNsightBackend(Backend):
@@ -189,12 +210,31 @@ class NNsightBackend(Backend):
         for handle in self._observers:
             handle.fn(ids, positions)
 
-    def _apply_edits(self, positions_start: int | None) -> None:
-        """Apply every active edit in forward order (inside a trace). ``None``: a full sequence."""
+    def _logits_path(self) -> str:
+        """Dotted path of the output embedding (``lm_head``) inside the Hugging Face model (found once)."""
+        cached = self.__dict__.get("_logits_path_cache")
+        if cached is not None:
+            return cached
+        head = self._hf.get_output_embeddings()
+        for name, module in self._hf.named_modules():
+            if head is not None and module is head and name:
+                self._logits_path_cache = name
+                return name
+        raise NotImplementedError(f"cannot locate the output embedding (lm_head) of {type(self._hf).__name__}, so "
+                                  "its logits cannot be edited")
+
+    def _apply_edits(self, positions_start: int | None) -> Any:
+        """Apply every active edit in forward order (inside a trace). ``None``: a full sequence.
+
+        Returns the edited logits when logits edits are installed, else ``None``.
+        """
         edits = [(h.site, h.fn) for h in sorted(self._edits, key=lambda h: h.site.order)]
         observers = [h.fn for h in self._observers]
-        embed = self._embed_path() if observers else None
-        apply_site_edits(self.model, self._layers_path, embed, edits, observers, positions_start)
+        logits_edits = [h.fn for h in self._logits_edits]
+        embed = self._embed_path() if (observers or logits_edits) else None
+        head = self._logits_path() if logits_edits else None
+        return apply_site_edits(self.model, self._layers_path, embed, edits, observers, positions_start,
+                                logits_edits, head)
 
     # -- running --------------------------------------------------------------------------------
     def capture(
@@ -228,17 +268,19 @@ class NNsightBackend(Backend):
         for observer in self._observers:
             observer.reset()
         with torch.no_grad(), self.model.trace(inputs):
-            self._apply_edits(None)
-            logits = self.model.lm_head.output.save()
+            edited = self._apply_edits(None)
+            logits = (self.model.lm_head.output if edited is None else edited).save()
         return logits.detach()
 
     def _generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
-        temperature: float, top_p: float | None, use_cache: bool,
+        temperature: float, top_p: float | None, use_cache: bool, stop_early: bool = False,
     ) -> torch.Tensor:
+        # Early stopping only without per-step interventions: ``tracer.iter`` expects every step to run.
+        early = stop_early and self.remote is None and not (self._edits or self._observers or self._logits_edits)
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=use_cache, eos_token_id=None,
-            pad_token_id=self.pad_token_id,
+            max_new_tokens=max_new_tokens, do_sample=do_sample, use_cache=use_cache,
+            eos_token_id=self.eos_token_id if early else None, pad_token_id=self.pad_token_id,
         )
         if do_sample:
             kwargs["temperature"] = temperature
@@ -247,11 +289,16 @@ class NNsightBackend(Backend):
         inputs = self._inputs(input_ids, attention_mask)
         prompt_len = input_ids.shape[1]
         if self.remote is not None:
+            if self._logits_edits:
+                raise NotImplementedError(
+                    "logits edits (token bans such as the word-ban experiment) run locally only; remove them or "
+                    "generate without remote="
+                )
             from tl_reasoning.remote.steering import generate_remote
 
             return generate_remote(self, self.remote, inputs, kwargs, max_new_tokens, prompt_len, use_cache)
         with torch.no_grad(), self.model.generate(inputs, **kwargs) as tracer:
-            if self._edits or self._observers:
+            if self._edits or self._observers or self._logits_edits:
                 for step in tracer.iter[:max_new_tokens]:
                     if not use_cache:
                         self._apply_edits(None)
@@ -283,6 +330,13 @@ class NNsightBackend(Backend):
 
     def _install_observer(self, handle: TokenObserverHandle) -> None:
         self._embed_path()  # fail now, not inside a trace, if there is no embedding module
+
+    def _install_logits_edit(self, handle: LogitsEditHandle) -> None:
+        self._embed_path()  # fail now, not inside a trace: the token count and the lm_head are needed
+        self._logits_path()
+
+    def _uninstall_logits_edit(self, handle: LogitsEditHandle) -> None:
+        return None
 
     def _uninstall_observer(self, handle: TokenObserverHandle) -> None:
         return None

@@ -4,7 +4,9 @@ Both expose ``hook_dict`` with TransformerLens names (the Bridge resolves aliase
 ``blocks.1.hook_resid_post`` to its canonical hook points), so captures and edits are plain torch
 forward hooks on those ``HookPoint`` modules. Edits stay installed on the model until removed, so
 a user's own ``model.generate(...)`` inside ``with steer(...)`` is steered too. Token observers are
-forward pre-hooks on the token embedding module (``model.embed`` on both classes). Note that
+forward pre-hooks on the token embedding module (``model.embed`` on both classes). Logits edits are
+forward hooks on the ``unembed.hook_out`` hook point, whose output is the logits both classes return
+and sample from (every position of every call). Note that
 ``HookedTransformer.generate`` embeds the prompt once and then each sampled token once, with or
 without the KV cache, so observers see the sequence grow token by token even when the uncached
 forward passes rerun the whole sequence.
@@ -17,7 +19,7 @@ from typing import Any
 
 import torch
 
-from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
+from tl_reasoning.backends.base import Backend, EditHandle, LogitsEditHandle, TokenObserverHandle
 from tl_reasoning.sites import Site
 
 __all__ = ["BridgeBackend", "HookedTransformerBackend", "TransformerLensBackend"]
@@ -107,12 +109,14 @@ class TransformerLensBackend(Backend):
 
     def _generate(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
-        temperature: float, top_p: float | None, use_cache: bool,
+        temperature: float, top_p: float | None, use_cache: bool, stop_early: bool = False,
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new_tokens, do_sample=do_sample, use_past_kv_cache=use_cache,
-            stop_at_eos=False, verbose=False, return_type="tokens",
+            stop_at_eos=stop_early, verbose=False, return_type="tokens",
         )
+        if stop_early:
+            kwargs["eos_token_id"] = self.eos_token_id
         if do_sample:
             kwargs["temperature"] = temperature
             if top_p is not None:
@@ -125,7 +129,7 @@ class TransformerLensBackend(Backend):
 
     # -- edits ----------------------------------------------------------------------------------
     def _reset_positions(self) -> None:
-        for handle in [*self._edits, *self._observers]:
+        for handle in [*self._edits, *self._observers, *self._logits_edits]:
             handle.reset()
 
     def _install_edit(self, handle: EditHandle) -> None:
@@ -140,6 +144,25 @@ class TransformerLensBackend(Backend):
         if torch_handle is not None:
             torch_handle.remove()
 
+    # -- logits edits ---------------------------------------------------------------------------
+    def _install_logits_edit(self, handle: LogitsEditHandle) -> None:
+        point = self.model.hook_dict.get("unembed.hook_out")
+        if point is None:
+            raise NotImplementedError(
+                f"this {type(self.model).__name__} has no 'unembed.hook_out' hook point, so its logits cannot be "
+                "edited; use the nnsight backend"
+            )
+
+        def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+            positions = handle.positions_for(output.shape[1], output.device)
+            return handle.fn(output, positions)
+
+        self._torch_handles[id(handle)] = point.register_forward_hook(hook)
+
+    def _uninstall_logits_edit(self, handle: LogitsEditHandle) -> None:
+        torch_handle = self._torch_handles.pop(id(handle), None)
+        if torch_handle is not None:
+            torch_handle.remove()
 
     # -- token observers ------------------------------------------------------------------------
     def _embed_module(self) -> torch.nn.Module:

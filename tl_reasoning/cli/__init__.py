@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from tl_reasoning.cli import (
     dashboard_cmd,
+    demo_cmd,
+    diff_cmd,
+    evaluate_cmd,
     figures_cmd,
     inspect_cmd,
     plugins_cmd,
@@ -18,7 +21,8 @@ from tl_reasoning.cli import (
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, dashboard_cmd, figures_cmd)
+_COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, evaluate_cmd, diff_cmd, dashboard_cmd,
+             figures_cmd, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -269,13 +269,33 @@ def _carry_in(cols: list[_Column], i: int) -> int:
 # --------------------------------------------------------------------------- traces
 
 
-def reasoning_trace(problem: Problem, rng: random.Random, mistake_rate: float = 0.2) -> Trace:
+#: Openers of a spontaneous recheck, one per reasoning word that can start one.
+_RECHECK_OPENERS: tuple[str, ...] = (
+    "Wait, let me double-check",
+    "Hmm, maybe I should recheck",
+    "Let me recheck",
+    "Perhaps I should double-check",
+)
+
+
+def reasoning_trace(
+    problem: Problem,
+    rng: random.Random,
+    mistake_rate: float = 0.2,
+    recheck_rate: float = 0.15,
+    cross_check_rate: float = 0.2,
+) -> Trace:
     """An R1-style trace ``<think>...</think>\\nAnswer: N`` for ``problem``.
 
-    With probability ``mistake_rate`` one column result is off by one. Verification rounds:
-    one recheck per column whose written result carried/borrowed (in order), plus an add-back
-    check for subtractions. A failed recheck triggers "But ... Wait" and a redo from the wrong
-    column; a failed add-back triggers "However ... Wait" and a full redo.
+    With probability ``mistake_rate`` one column result is off by one. Reflection comes in two
+    kinds. *Optional* reflection: after any column, with probability ``recheck_rate``, a
+    spontaneous recheck of that column ("Wait, let me double-check the tens: ..."), and for
+    additions, with probability ``cross_check_rate``, a second method (adding in the other
+    order) before the conclusion; they are rare enough that greedy decoding skips them, so
+    pushing a reflection feature is what turns them on (the steering experiment of #7).
+    *Triggered* reflection: one recheck per column whose written result carried/borrowed (in
+    order), plus an add-back check for subtractions. A failed check triggers "But ... Wait" and
+    a redo of the wrong step; a failed second method triggers "However ... Wait" and a full redo.
     """
     w = _width(problem)
     errors: dict[int, int] = {}
@@ -286,10 +306,32 @@ def reasoning_trace(problem: Problem, rng: random.Random, mistake_rate: float = 
     verb = "add" if problem.op == "+" else "subtract"
     obj = f"{problem.a} and {problem.b}" if problem.op == "+" else f"{problem.b} from {problem.a}"
     lines = [f"Let me {verb} {obj} column by column."]
-    cols, result = _compute(problem, errors=errors)
-    lines += [c.line for c in cols]
-    lines.append(f"So the {noun} is {result}.")
+    column = _add_column if problem.op == "+" else _sub_column
+    da, db = _digits(problem.a, w), _digits(problem.b, w)
     n_checks = n_corrections = 0
+    cols: list[_Column] = []
+    for i in range(w):
+        cin = _carry_in(cols, i)
+        col, _ = column(i, da[i], db[i], cin, errors.get(i, 0))
+        cols.append(col)
+        lines.append(col.line)
+        if rng.random() < recheck_rate:
+            n_checks += 1
+            good, _ = column(i, da[i], db[i], cin)
+            lines.append(f"{rng.choice(_RECHECK_OPENERS)} the {col.name}: {good.calc}.")
+            if good.value == col.value:
+                lines.append("Yes, that is right.")
+            else:
+                n_corrections += 1
+                lines.append(f"But I wrote {col.value} before. Wait, that is wrong.")
+                errors.pop(i, None)
+                cols[i] = good
+                lines.append(good.line)
+    cols, result = _compute(problem, start=w, carry=int(cols[-1].flag), errors=errors, prefix=cols)
+    if len(cols) > w:
+        lines.append(cols[w].line)
+    lines.append(f"So the {noun} is {result}.")
+
 
     # Rechecks of the carry/borrow columns, in order; a correction rewrites the later columns.
     flagged = [i for i, c in enumerate(cols[:w]) if c.flag]
@@ -336,6 +378,21 @@ def reasoning_trace(problem: Problem, rng: random.Random, mistake_rate: float = 
             n_corrections += 1
             lines.append(f"However, that is not {problem.a}. Wait, let me redo the subtraction.")
             errors = {}
+            cols, result = _compute(problem)
+            lines += [c.line for c in cols]
+            lines.append(f"So the {noun} is {result}.")
+    if problem.op == "+" and rng.random() < cross_check_rate:
+        n_checks += 1
+        swap = Problem("", f"{problem.b} + {problem.a}", "add", problem.b, problem.a, "+")
+        scols, total = _compute(swap)
+        steps = ", ".join(c.calc for c in scols if c.calc)
+        lines.append(f"Alternatively, another way to check is to add in the other order: {problem.b} + {problem.a}.")
+        lines.append(f"Columns: {steps}, so {problem.b} + {problem.a} = {total}.")
+        if total == result:
+            lines.append(f"That gives {result}, so the {noun} is right.")
+        else:
+            n_corrections += 1
+            lines.append(f"However, that is not {result}. Wait, let me redo the addition.")
             cols, result = _compute(problem)
             lines += [c.line for c in cols]
             lines.append(f"So the {noun} is {result}.")

@@ -1,0 +1,103 @@
+"""The demo: outcome check on constructed summaries, and a reduced end-to-end run checking the report."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tl_reasoning.demo import QUICK, DemoConfig, outcome_check, run_demo, table_1
+
+
+def _summary(cand: list[tuple[float, float]], ctrl: list[tuple[float, float]]) -> pd.DataFrame:
+    rows = [{"condition": "baseline", "kind": "baseline", "feature": None, "accuracy": 0.9,
+             "thinking_tokens": 100.0, "word_rate": 3.0, "finished": 1.0}]
+    for kind, values in (("steering", cand), ("random_features", ctrl)):
+        for i, (length, rate) in enumerate(values):
+            rows.append({"condition": f"{kind}{i}", "kind": kind, "feature": i, "accuracy": 0.8,
+                         "accuracy_diff": -0.1, "thinking_tokens": 100 * (1 + length / 100),
+                         "thinking_tokens_rel": length, "thinking_tokens_rel_low": length - 5,
+                         "thinking_tokens_rel_high": length + 5, "word_rate": 3 * (1 + rate / 100),
+                         "word_rate_rel": rate, "word_rate_rel_low": rate - 5, "word_rate_rel_high": rate + 5,
+                         "finished": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_outcome_check_passes_only_when_candidates_move_and_controls_do_not():
+    ok = outcome_check(_summary([(30, 25), (22, 40)], [(1, -2), (-3, 4)]))
+    assert ok["reproduced"] and ok["text"].startswith("REPRODUCED")
+    assert ok["checks"]["thinking_tokens"]["candidates_mean_percent"] == pytest.approx(26)
+    assert ok["checks"]["word_rate"]["controls_mean_abs_percent"] == pytest.approx(3)
+    weak = outcome_check(_summary([(30, 10), (22, 12)], [(1, -2)]))
+    assert not weak["reproduced"] and weak["text"].startswith("NOT REPRODUCED")
+    assert weak["checks"]["word_rate"]["candidates_reaching_target"] == 0
+    noisy = outcome_check(_summary([(30, 25)], [(10, -12)]))  # controls move as much: not specific
+    assert not noisy["reproduced"] and not noisy["checks"]["thinking_tokens"]["controls_pass"]
+    assert not outcome_check(_summary([], []))["reproduced"]
+
+
+def test_table_1_has_one_row_per_condition_with_changes():
+    text = table_1(_summary([(30, 25)], [(1, -2)]))
+    lines = text.splitlines()
+    assert len(lines) == 2 + 3
+    assert "+30.0 [+25.0, +35.0]" in lines[3] and "-10.0" in lines[3]
+
+
+def test_config_rejects_unknown_settings():
+    with pytest.raises(TypeError):
+        DemoConfig().replace(gamma=2)
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    lines: list[str] = []
+    report = run_demo(DemoConfig().replace(**QUICK), out, progress=lines.append)
+    return report, out, lines
+
+
+def test_demo_writes_the_report_folder(quick_report):
+    report, out, lines = quick_report
+    for name in ("report.html", "report.json", "table.md", "dashboard.html", "scores.png", "steering.png",
+                 "scores/scores.csv", "scores/stats.safetensors", "evaluation/summary.csv",
+                 "evaluation/generations.jsonl", "diffing/diff.json"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "report.json").read_text())
+    assert data["candidates"] == report.candidates and len(report.candidates) == QUICK["candidates"]
+    conditions = [row["condition"] for row in data["summary"]]
+    assert conditions[0] == "baseline"
+    assert any(c.startswith(f"#{report.candidates[0]} ") for c in conditions)
+    assert any(c.startswith("random~") for c in conditions)
+    assert {"word ban", "random word ban"} <= set(conditions)
+    assert set(data["outcome"]["checks"]) == {"thinking_tokens", "word_rate"}
+    assert data["diffing"] and data["timings_s"]["total"] > 0
+    # word ban really bans: no reasoning word in the banned condition's thinking
+    banned = [row for row in data["summary"] if row["condition"] == "word ban"][0]
+    assert banned["reasoning_words"] == 0
+    # progress was reported per step and per batch
+    assert any("1/5" in line for line in lines) and any("generations" in line for line in lines)
+
+
+def test_demo_html_is_self_contained(quick_report):
+    _, out, _ = quick_report
+    page = (out / "report.html").read_text()
+    assert "Table 1" in page and page.count("data:image/png;base64,") >= 2
+    assert not re.search(r"""(src|href)=["']https?://""", page)
+    table = (out / "table.md").read_text()
+    assert table.startswith("| condition |") and ("REPRODUCED" in table)
+
+
+def test_demo_cli_quick(tmp_path, capsys):
+    from tl_reasoning.cli import main
+
+    code = main(["demo", "--quick", "--quiet", "--no-base-sae", "--problems", "2", "--no-word-ban",
+                 "--out", str(tmp_path / "d")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("| condition |") and "baseline" in printed
+    data = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert data["diffing"] is None and data["config"]["problems"] == 2
+    assert not any(row["condition"] == "word ban" for row in data["summary"])
+    assert main(["demo", "--quick", "--problems", "0", "--out", str(tmp_path / "e")]) == 1

@@ -1,0 +1,147 @@
+"""``run_demo``: the paper end to end on one model — score, dashboard, steering evaluation, diffing.
+
+Steps (each timed, each written to its own sub-folder of the report):
+
+1. ReasonScore of every SAE feature over the reasoning corpus (one pass) → ``scores/``;
+2. the top candidates' dashboard → ``dashboard.html``;
+3. steering evaluation on the benchmark: baseline, each candidate at γ, activation-frequency-matched
+   random features at γ, the word ban and its random-word control → ``evaluation/``;
+4. model diffing: the candidates' presence in the base model's SAE vs random features → ``diffing/``;
+5. figures, the outcome check of issue #7, ``report.json``, ``report.html`` and ``table.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tl_reasoning.demo.config import DemoConfig
+from tl_reasoning.demo.report import DemoReport, outcome_check, write_report
+
+__all__ = ["run_demo"]
+
+
+def run_demo(
+    config: DemoConfig | None = None,
+    out: str | os.PathLike[str] = "runs/demo",
+    *,
+    progress: bool | Callable[[str], None] = True,
+) -> DemoReport:
+    """Run every step of the demo with ``config`` into ``out``; returns the report (also on disk).
+
+    ``progress``: ``True`` prints one line per step and per evaluation batch to stderr, a callable
+    receives those lines, ``False`` is silent.
+    """
+    import torch
+
+    import tl_reasoning as tr
+    from tl_reasoning import evaluation as ev
+    from tl_reasoning.figures import save_png, score_distribution_plot, steering_results_plot
+
+    config = config or DemoConfig()
+    say = _printer(progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def step(name: str) -> None:
+        timings[name] = round(time.perf_counter() - start - sum(timings.values()), 2)
+
+    say(f"[demo] loading {config.model} ({config.backend}) and SAE {config.sae}")
+    torch.manual_seed(config.seed)
+    model = tr.load_model(config.model, backend=config.backend, device=config.device)
+    sae = tr.load_sae(config.sae, device=config.device)
+    step("load")
+
+    say(f"[demo] 1/5 ReasonScore over {config.score_docs} documents of {config.data}")
+    scored = tr.score_features(model, sae, config.data, max_docs=config.score_docs)
+    scored.save(out / "scores")
+    candidates = [int(f) for f in scored.table["feature"].head(config.candidates)]
+    say(f"[demo]     candidates (top {config.candidates}): {candidates}; "
+        f"{len(scored.selected)} above the {scored.quantile} quantile")
+    step("score")
+
+    say(f"[demo] 2/5 dashboard of the top {config.dashboard_features} features")
+    board = tr.feature_dashboard(model, sae, scored, config.data, top=config.dashboard_features,
+                                 max_docs=config.dashboard_docs)
+    board.save(out / "dashboard.html")
+    step("dashboard")
+
+    say(f"[demo] 3/5 steering evaluation on {config.problems} problems of {config.benchmark}")
+    items = ev.load_eval_benchmark(config.benchmark, limit=config.problems)
+    conditions: dict[str, Any] = ev.steering_conditions(
+        sae, candidates, config.strength, mode=config.mode, stats=scored.stats, positions=config.positions)
+    if config.random_per_feature > 0:
+        matches = ev.matched_random_features(scored.stats, candidates, config.random_per_feature, seed=config.seed,
+                                             exclude=set(scored.selected) | set(candidates))
+        conditions.update(ev.random_feature_conditions(sae, matches, config.strength, mode=config.mode,
+                                                       positions=config.positions))
+    if config.word_ban:
+        conditions["word ban"] = ev.WordBan()
+        if config.random_word_bans > 0:
+            conditions["random word ban"] = ev.RandomWordBans(n_runs=config.random_word_bans, seed=config.seed)
+    evaluation = ev.evaluate(model, items, conditions, max_new_tokens=config.max_new_tokens,
+                             batch_size=config.batch_size, seed=config.seed,
+                             progress=_eval_progress(say) if progress else False)
+    evaluation.save(out / "evaluation")
+    step("evaluate")
+
+    presence = None
+    if config.base_sae:
+        say(f"[demo] 4/5 model diffing: candidates of {config.sae} in {config.base_sae}")
+        from tl_reasoning.diffing import diff_presence
+
+        base_sae = tr.load_sae(config.base_sae, device=config.device)
+        diff_candidates = scored.selected or candidates
+        presence = diff_presence(diff_candidates, sae, base_sae, threshold=config.diff_threshold,
+                                 n_random=config.diff_random, seed=config.seed, frequencies=scored.stats,
+                                 names=(config.sae, config.base_sae))
+        presence.save(out / "diffing")
+    else:
+        say("[demo] 4/5 model diffing skipped (no base SAE)")
+    step("diffing")
+
+    say("[demo] 5/5 figures and report")
+    figures = {
+        "scores": save_png(score_distribution_plot(scored.table, quantile=scored.quantile), out / "scores.png"),
+        "steering": save_png(steering_results_plot(evaluation.plot_frame()), out / "steering.png"),
+    }
+    if presence is not None and (out / "diffing" / "diff.png").is_file():
+        figures["diffing"] = out / "diffing" / "diff.png"
+    outcome = outcome_check(evaluation.summary, target=config.target_change, limit=config.control_limit)
+    step("report")
+    timings["total"] = round(time.perf_counter() - start, 2)
+    report = DemoReport(config=config, out=out, candidates=candidates, scored=scored, evaluation=evaluation,
+                        presence=presence, figures=figures, outcome=outcome, timings=timings)
+    write_report(report)
+    say(f"[demo] done in {timings['total']:.0f} s → {out / 'report.html'}")
+    return report
+
+
+def _printer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+    if callable(progress):
+        return progress
+    if progress:
+
+        def write(line: str) -> None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+        return write
+    return lambda line: None
+
+
+def _eval_progress(say: Callable[[str], None]) -> Callable[[Any], None]:
+    """One line per finished evaluation batch."""
+
+    def report(event: Any) -> None:
+        run = f" run {event.run + 1}/{event.n_runs}" if event.n_runs > 1 else ""
+        say(f"[demo]     {event.condition} ({event.condition_index + 1}/{event.n_conditions}){run}: "
+            f"{event.done}/{event.total} generations, {event.elapsed:.0f} s")
+
+    return report

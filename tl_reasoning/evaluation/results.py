@@ -1,0 +1,259 @@
+"""The result of an evaluation: per-generation records, a summary per condition, save and load.
+
+The summary has one row per condition: accuracy (pass@1), maj@k (with several samples), mean
+thinking length, mean reasoning-word rate (see :mod:`tl_reasoning.evaluation.metrics`) and, for
+every condition but the baseline, their change vs the baseline with paired-bootstrap CIs
+(:mod:`tl_reasoning.evaluation.bootstrap`): columns ``{metric}_diff``, ``{metric}_diff_low``,
+``{metric}_diff_high`` (absolute) and ``{metric}_rel``, ``{metric}_rel_low``, ``{metric}_rel_high``
+(percent). A result folder holds ``summary.csv``/``summary.json``, ``records.csv`` (one row per
+generation, no text), ``generations.jsonl`` (the same rows with text and token ids),
+``items.jsonl``, ``config.json`` and ``table.txt``; :meth:`EvaluationResult.load` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tl_reasoning.evaluation.benchmarks import EvalItem
+from tl_reasoning.evaluation.bootstrap import BootstrapResult, paired_bootstrap
+from tl_reasoning.evaluation.metrics import maj_at_k, per_problem
+
+__all__ = ["METRICS", "EvaluationResult", "format_table", "summarize"]
+
+#: Metrics compared against the baseline: summary column → record column (``maj_at_k`` is a vote).
+METRICS: dict[str, str] = {
+    "accuracy": "correct",
+    "maj_at_k": "correct",
+    "thinking_tokens": "thinking_tokens",
+    "word_rate": "word_rate",
+}
+_TEXT_COLUMNS = ("text", "tokens", "word_counts")
+
+
+def problem_values(records: Any, condition: str, metric: str) -> Any:
+    """Per-problem values (``pandas.Series`` by item id) of ``metric`` under ``condition``."""
+    rows = records[records["condition"] == condition]
+    if rows.empty:
+        known = ", ".join(dict.fromkeys(records["condition"]))
+        raise KeyError(f"no condition {condition!r} in this result; conditions: {known}")
+    if metric == "maj_at_k":
+        return maj_at_k(rows)
+    column = METRICS.get(metric, metric)
+    if column not in rows.columns:
+        raise KeyError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)} or a record column")
+    return per_problem(rows.assign(**{column: rows[column].astype(float)}), column)
+
+
+def compare_conditions(records: Any, condition: str, baseline: str, metric: str, *, n_boot: int = 2000,
+                       confidence: float = 0.95, seed: int = 0) -> BootstrapResult:
+    """Paired bootstrap of ``metric`` under ``condition`` vs ``baseline`` on their common problems."""
+    treated = problem_values(records, condition, metric)
+    base = problem_values(records, baseline, metric)
+    common = [i for i in base.index if i in treated.index]
+    if not common:
+        raise ValueError(f"conditions {condition!r} and {baseline!r} share no problems")
+    return paired_bootstrap(treated.loc[common].to_numpy(), base.loc[common].to_numpy(), n_boot=n_boot,
+                            confidence=confidence, seed=seed)
+
+
+def summarize(records: Any, conditions: Mapping[str, Mapping[str, Any]], *, baseline: str, n_samples: int,
+              n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Any:
+    """The summary table (one row per condition, module docstring) of evaluation ``records``."""
+    import pandas as pd
+
+    metrics = [m for m in METRICS if m != "maj_at_k" or n_samples > 1]
+    rows = []
+    for name, info in conditions.items():
+        part = records[records["condition"] == name]
+        if part.empty:
+            continue
+        row: dict[str, Any] = {"condition": name, "kind": info.get("kind", ""), "feature": info.get("feature"),
+                               "strength": info.get("strength"), "mode": info.get("mode"),
+                               "n_problems": int(part["item_id"].nunique()), "n_generations": len(part),
+                               "n_runs": int(part["run"].nunique())}
+        for metric in metrics:
+            row[metric] = float(problem_values(records, name, metric).mean())
+        row["reasoning_words"] = float(per_problem(part, "reasoning_words").mean())
+        row["finished"] = float(per_problem(part.assign(finished=part["finished"].astype(float)), "finished").mean())
+        for metric in metrics:
+            keys = ("diff", "diff_low", "diff_high", "rel", "rel_low", "rel_high")
+            if name == baseline or baseline not in set(records["condition"]):
+                row.update({f"{metric}_{k}": math.nan for k in keys})
+                continue
+            result = compare_conditions(records, name, baseline, metric, n_boot=n_boot, confidence=confidence,
+                                        seed=seed)
+            values = (result.diff, result.diff_low, result.diff_high, result.rel_change, result.rel_low,
+                      result.rel_high)
+            row.update({f"{metric}_{k}": v for k, v in zip(keys, values, strict=True)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) -> str:
+    """The summary as a plain-text table like the paper's Table 1 (accuracy in %, changes with CIs)."""
+    ci = f"{confidence:.0%} CI"
+    metrics = [("accuracy", "acc %", 100.0, "points")]
+    if n_samples > 1 and "maj_at_k" in summary.columns:
+        metrics.append(("maj_at_k", f"maj@{n_samples} %", 100.0, "points"))
+    metrics += [("thinking_tokens", "think tok", 1.0, "rel"), ("word_rate", "words/100", 1.0, "rel")]
+    header = f"{'condition':<28}"
+    for _, label, _, how in metrics:
+        change = f"Δ pts [{ci}]" if how == "points" else f"Δ% [{ci}]"
+        header += f" {label:>10} {change:>24}"
+    lines = [header, "-" * len(header)]
+    for _, row in summary.iterrows():
+        line = f"{str(row['condition'])[:28]:<28}"
+        for key, _, scale, how in metrics:
+            value = row.get(key)
+            line += f" {_fmt(None if value is None else value * scale, '.1f' if scale == 100.0 else '.2f'):>10}"
+            if how == "points":
+                d, lo, hi = (row.get(f"{key}_diff{s}") for s in ("", "_low", "_high"))
+                text = "" if d is None or math.isnan(d) else \
+                    f"{d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+            else:
+                d, lo, hi = (row.get(f"{key}_rel{s}") for s in ("", "_low", "_high"))
+                text = "" if d is None or math.isnan(d) else f"{d:+.1f}% [{lo:+.1f}, {hi:+.1f}]"
+            line += f" {text:>24}"
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+@dataclass
+class EvaluationResult:
+    """Records, summary and settings of one :func:`~tl_reasoning.evaluation.evaluate` call."""
+
+    records: Any
+    """``pandas.DataFrame``, one row per generation (condition, run, item_id, sample, correct, ...)."""
+    summary: Any
+    """``pandas.DataFrame``, one row per condition (module docstring)."""
+    conditions: dict[str, dict[str, Any]]
+    """What each condition did (kind, features, strength, words ...)."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """Settings: baseline, n_samples, max_new_tokens, sampling, bootstrap, model, benchmark ..."""
+    items: list[EvalItem] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> str:
+        return str(self.config.get("baseline", "baseline"))
+
+    def compare(self, condition: str, metric: str = "thinking_tokens", baseline: str | None = None, *,
+                n_boot: int | None = None, confidence: float | None = None, seed: int | None = None) -> BootstrapResult:
+        """Paired bootstrap of ``metric`` for any two conditions (default: vs the baseline)."""
+        return compare_conditions(self.records, condition, baseline or self.baseline, metric,
+                                  n_boot=n_boot or int(self.config.get("n_boot", 2000)),
+                                  confidence=confidence or float(self.config.get("confidence", 0.95)),
+                                  seed=int(self.config.get("seed", 0)) if seed is None else seed)
+
+    def per_problem(self, condition: str, metric: str) -> Any:
+        """Per-problem values of ``metric`` under ``condition`` (``pandas.Series`` by item id)."""
+        return problem_values(self.records, condition, metric)
+
+    def table(self) -> str:
+        """The summary as text (see :func:`format_table`)."""
+        return format_table(self.summary, n_samples=int(self.config.get("n_samples", 1)),
+                            confidence=float(self.config.get("confidence", 0.95)))
+
+    def plot_frame(self) -> Any:
+        """Rows for :func:`~tl_reasoning.figures.steering_results_plot`: one line per feature over strength.
+
+        Steering conditions with one feature and one strength, and random-feature controls, each
+        joined by the baseline at strength 0.
+        """
+        import pandas as pd
+
+        base = self.summary[self.summary["condition"] == self.baseline]
+        rows = []
+        steered = self.summary[self.summary["kind"].isin(["steering", "random_features"])]
+        numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in steered["strength"]]
+        steered = steered.loc[pd.Series(numeric, index=steered.index, dtype=bool)]
+        for feature in dict.fromkeys(steered["feature"].astype(str)):
+            part = steered[steered["feature"].astype(str) == feature]
+            rows.append(part.assign(feature=feature))
+            if not base.empty:
+                rows.append(base.assign(feature=feature, strength=0.0))
+        if not rows:
+            return pd.DataFrame(columns=["feature", "strength", "accuracy", "thinking_tokens"])
+        frame = pd.concat(rows, ignore_index=True)
+        frame["strength"] = frame["strength"].astype(float)
+        return frame
+
+    def plot(self) -> Any:
+        """Accuracy and thinking length against strength per feature (a matplotlib ``Figure``)."""
+        from tl_reasoning.figures import steering_results_plot
+
+        frame = self.plot_frame()
+        if frame.empty:
+            raise ValueError("nothing to plot: no single-feature steering conditions with a numeric strength")
+        return steering_results_plot(frame, x="strength", accuracy="accuracy", length="thinking_tokens",
+                                     group="feature")
+
+    # -- files ------------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the result folder (module docstring); returns its path."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.summary.to_csv(out / "summary.csv", index=False)
+        (out / "summary.json").write_text(json.dumps(_records(self.summary), indent=1, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+        self.records.drop(columns=[c for c in _TEXT_COLUMNS if c in self.records.columns]).to_csv(
+            out / "records.csv", index=False)
+        with (out / "generations.jsonl").open("w", encoding="utf-8") as f:
+            for row in _records(self.records):
+                f.write(json.dumps(row, allow_nan=False) + "\n")
+        with (out / "items.jsonl").open("w", encoding="utf-8") as f:
+            for item in self.items:
+                f.write(json.dumps(item.to_json()) + "\n")
+        config = {**self.config, "conditions": self.conditions}
+        (out / "config.json").write_text(json.dumps(_jsonable(config), indent=1, allow_nan=False) + "\n",
+                                         encoding="utf-8")
+        (out / "table.txt").write_text(self.table() + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> EvaluationResult:
+        """Read a folder written by :meth:`save`."""
+        import pandas as pd
+
+        path = Path(directory)
+        missing = [n for n in ("config.json", "summary.json", "generations.jsonl") if not (path / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{path} is not an evaluation result folder (missing {', '.join(missing)})")
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        conditions = config.pop("conditions", {})
+        with (path / "generations.jsonl").open(encoding="utf-8") as f:
+            records = pd.DataFrame([json.loads(line) for line in f if line.strip()])
+        summary = pd.DataFrame(json.loads((path / "summary.json").read_text(encoding="utf-8")))
+        summary = summary.astype({c: float for c in summary.columns if c.endswith(("_diff", "_low", "_high", "_rel"))})
+        items = []
+        if (path / "items.jsonl").is_file():
+            with (path / "items.jsonl").open(encoding="utf-8") as f:
+                items = [EvalItem.from_json(json.loads(line)) for line in f if line.strip()]
+        return cls(records, summary, conditions, config, items)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    return [_jsonable(row) for row in frame.to_dict(orient="records")]
