@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
+import torch
+
+import tl_reasoning as tr
+
 
 def test_organism_thinking_steering_same_everywhere_and_cache_invariant():
     from tl_reasoning import feature_steering, generate, load_benchmark, load_model, load_sae
@@ -22,3 +27,18 @@ def test_organism_thinking_steering_same_everywhere_and_cache_invariant():
             assert cached == uncached, f"{name} {positions}: KV cache changed the tokens"
             outs[name, positions] = cached
         assert outs["bridge", positions] == outs["hooked", positions] == outs["nnsight", positions], positions
+
+
+@pytest.mark.parametrize("backend_name", ["hooked", "nnsight"])
+def test_generation_stops_early_at_eos_with_the_same_tokens(backend_name):
+    """Once every row has produced EOS generation may stop; the result keeps its full shape and tokens."""
+    model = tr.load_model("organism", backend=backend_name)
+    backend = tr.backend_for(model)
+    batch = backend.tokenize(["Question: What is 959 + 928?\n", "Question: What is 310 - 102?\n"],
+                             padding_side="left")
+    budget = 320  # the organism finishes well inside this
+    early = backend.generate(batch.input_ids, batch.attention_mask, max_new_tokens=budget)
+    full = backend.generate(batch.input_ids, batch.attention_mask, max_new_tokens=budget, stop_at_eos=False)
+    assert early.shape == full.shape == (2, batch.input_ids.shape[1] + budget)
+    assert torch.equal(early, backend._blank_after_eos(full, batch.input_ids.shape[1]))
+    assert (early[:, batch.input_ids.shape[1]:] == backend.eos_token_id).sum(dim=1).tolist() == [1, 1]

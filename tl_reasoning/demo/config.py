@@ -23,16 +23,16 @@ class DemoConfig:
     score_docs: int = 400
     candidates: int = 4
     """Top ReasonScore features that are steered (the paper steers its top candidates one at a time)."""
-    random_per_feature: int = 3
+    random_per_feature: int = 2
     """Activation-frequency-matched random control features per candidate."""
     strength: float = 2.0
     mode: str = "add"
     positions: str = "all"
-    problems: int = 100
+    problems: int = 60
     max_new_tokens: int = 400
-    batch_size: int = 50
+    batch_size: int = 60
     word_ban: bool = True
-    random_word_bans: int = 3
+    random_word_bans: int = 2
     diff_random: int = 200
     diff_threshold: float = 0.7
     dashboard_features: int = 6

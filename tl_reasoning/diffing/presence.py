@@ -345,7 +345,8 @@ def cross_layer_presence(
     width). ``candidates_by_name``: name → candidates of that SAE (ids, a ``ScoreResult``, a scores
     table or directory; see :func:`load_candidates`); SAEs without an entry are only targets.
     ``targets``: restrict the targets (default: all other SAEs). ``n_random`` random non-candidate
-    features per source, drawn once with ``seed`` and used for every target; uniform, or
+    features per source, drawn once (seed ``seed + k`` for the k-th source) and used for every
+    target, so targets are compared on the same features; uniform, or
     frequency-matched to the candidates when ``frequencies_by_name[name]`` is given (anything
     :func:`~tl_reasoning.diffing.activation_frequencies` accepts). Matching options as in
     :func:`~tl_reasoning.diffing.match_decoders`.
@@ -369,6 +370,10 @@ def cross_layer_presence(
     for dec in decoders.values():
         check_same_width(first, dec)
     frequencies_by_name = frequencies_by_name or {}
+    stray = [n for n in frequencies_by_name if n not in candidates_by_name]
+    if stray:
+        raise ValueError(f"frequencies given for {stray[0]!r}, which has no candidates; frequencies match the "
+                         "random features of a source SAE to its candidates")
     directions: list[DirectionPresence] = []
     random_by_source: dict[str, list[int]] = {}
     candidates = {source: load_candidates(spec) for source, spec in candidates_by_name.items()}

@@ -59,20 +59,22 @@ def sample_random_features(
     seed: int = 0,
     frequencies: Any = None,
     like: Sequence[int] | None = None,
-    n_bins: int = 20,
+    neighbours: int = 10,
 ) -> list[int]:
     """``n`` distinct random features of an SAE with ``d_sae`` features, none of them in ``exclude``.
 
     Without ``frequencies`` the draw is uniform. With them (anything
-    :func:`activation_frequencies` accepts, ``[d_sae]``), it is stratified so the random features have
-    the activation-frequency profile of ``like`` (default ``exclude``, i.e. the candidates): the
-    log-frequencies of the eligible features are cut into ``n_bins`` quantile bins, the ``n`` draws
-    are spread over bins in proportion to where the ``like`` features fall (largest remainders), and
-    a bin with too few features lends its remaining draws to its nearest neighbouring bins. Returns
-    sorted feature ids; the same arguments always give the same features.
+    :func:`activation_frequencies` accepts, ``[d_sae]``), every draw is matched to one feature of
+    ``like`` (default ``exclude``, i.e. the candidates; taken in a random order, cycling when ``n``
+    exceeds them): among the ``neighbours`` not yet drawn eligible features closest to it in
+    log-frequency, one is picked uniformly. So the random features have the candidates' activation
+    frequency profile while staying random. Returns sorted feature ids; the same arguments always
+    give the same features.
     """
     if n < 0:
         raise ValueError(f"the number of random features must be >= 0, got {n}")
+    if neighbours < 1:
+        raise ValueError(f"neighbours must be >= 1, got {neighbours}")
     excluded = {int(f) for f in exclude}
     pool = np.array([f for f in range(d_sae) if f not in excluded], dtype=np.int64)
     if n > pool.size:
@@ -94,38 +96,35 @@ def sample_random_features(
         raise ValueError(f"feature {int(targets[(targets < 0) | (targets >= d_sae)][0])} is out of range "
                          f"for d_sae={d_sae}")
     log_f = np.log10(np.maximum(freq, _LOG_FLOOR))
-    edges = np.unique(np.quantile(log_f[pool], np.linspace(0, 1, max(1, n_bins) + 1)))
-    inner = edges[1:-1]
-    pool_bin = np.searchsorted(inner, log_f[pool], side="right")
-    target_bin = np.searchsorted(inner, log_f[targets], side="right")
-    n_b = len(inner) + 1
-    want = _allocate(n, np.bincount(target_bin, minlength=n_b))
-    members = [rng.permutation(pool[pool_bin == b]) for b in range(n_b)]
-    used = [0] * n_b
+    order = np.lexsort((rng.random(pool.size), log_f[pool]))  # by log-frequency, ties in random order
+    ranked, values = pool[order], log_f[pool][order]
+    used = np.zeros(ranked.size, dtype=bool)
+    slots = np.resize(rng.permutation(targets), n)
     chosen: list[int] = []
-    for b in range(n_b):  # draws inside each bin, then the shortfall from the nearest bins
-        take = min(int(want[b]), members[b].size)
-        chosen.extend(int(f) for f in members[b][:take])
-        used[b] = take
-    for b in range(n_b):
-        deficit = int(want[b]) - min(int(want[b]), members[b].size)
-        for other in sorted(range(n_b), key=lambda o: (abs(o - b), o)):
-            if deficit == 0:
-                break
-            free = members[other].size - used[other]
-            take = min(deficit, free)
-            chosen.extend(int(f) for f in members[other][used[other]:used[other] + take])
-            used[other] += take
-            deficit -= take
+    for target in slots:
+        near = _nearest_unused(values, used, float(log_f[target]), neighbours)
+        pick = near[int(rng.integers(len(near)))]
+        used[pick] = True
+        chosen.append(int(ranked[pick]))
     return sorted(chosen)
 
 
-def _allocate(n: int, counts: np.ndarray) -> np.ndarray:
-    """Split ``n`` draws over bins in proportion to ``counts`` (largest remainder, ties to low bins)."""
-    share = n * counts / counts.sum()
-    base = np.floor(share).astype(np.int64)
-    rest = n - int(base.sum())
-    order = sorted(range(len(counts)), key=lambda b: (-(share[b] - base[b]), b))
-    for b in order[:rest]:
-        base[b] += 1
-    return base
+def _nearest_unused(values: np.ndarray, used: np.ndarray, target: float, k: int) -> list[int]:
+    """Positions of the ``k`` unused entries of sorted ``values`` closest to ``target``."""
+    right = int(np.searchsorted(values, target))
+    left = right - 1
+    out: list[int] = []
+    while len(out) < k and (left >= 0 or right < values.size):
+        while left >= 0 and used[left]:
+            left -= 1
+        while right < values.size and used[right]:
+            right += 1
+        if left < 0 and right >= values.size:
+            break
+        if right >= values.size or (left >= 0 and target - values[left] <= values[right] - target):
+            out.append(left)
+            left -= 1
+        else:
+            out.append(right)
+            right += 1
+    return out
