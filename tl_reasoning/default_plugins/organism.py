@@ -39,6 +39,17 @@ def _sae_loader(name: str) -> Any:
     return load
 
 
+def _stage_sae_loader(stage: str) -> Any:
+    def load(device: Any = None, dtype: Any = None) -> Any:
+        from tl_reasoning.loading.models import resolve_dtype
+        from tl_reasoning.loading.saes import load_sae_dir
+        from tl_reasoning.organism.stages import stage_dir
+
+        return load_sae_dir(stage_dir(stage), str(device or "cpu"), resolve_dtype(dtype))
+
+    return load
+
+
 def _corpus_loader(corpus: str, default_split: str) -> Any:
     def load(split: str | None = None) -> Any:
         from tl_reasoning.organism.data import load_split
@@ -53,6 +64,13 @@ def tl_reasoning_register_artifacts(register: Any) -> None:
     for name in ("organism", "organism-base"):
         register("model", name, _model_loader(name), f"the {name} model (tiny Llama, shipped)")
         register("sae", name, _sae_loader(name), f"SAE on the residual stream of {name}")
+    from tl_reasoning.organism.stages import STAGES, stage_dir
+
+    for stage in STAGES:  # stage-wise diffing SAEs (python -m tl_reasoning.organism.stages), when shipped
+        if (stage_dir(stage.name) / "cfg.json").is_file():
+            origin = f"fine-tuned from {stage.parent}" if stage.parent else "from scratch"
+            register("sae", f"organism-stage-{stage.name}", _stage_sae_loader(stage.name),
+                     f"stage SAE {stage.name}: {stage.model} on {stage.data} data, {origin}")
     register("corpus", "organism:reasoning", _corpus_loader("reasoning", "heldout"),
              "R1-style reasoning traces of the organism world (train / heldout)")
     register("corpus", "organism:plain", _corpus_loader("plain", "heldout"),

@@ -52,8 +52,13 @@ def train_sae(
     context_size: int = 128,
     lr: float = 2e-3,
     seed: int = 0,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Train a TopK SAE on ``blocks.{layer}.hook_resid_post`` of ``model_dir``; save to ``out_dir``."""
+    """Train a TopK SAE on ``blocks.{layer}.hook_resid_post`` of ``model_dir``; save to ``out_dir``.
+
+    ``init_from``: a saved SAE directory to fine-tune instead of training from scratch (its
+    architecture and width are kept; sae-lens's ``from_pretrained_path``).
+    """
     from datasets import Dataset
     from sae_lens import (
         LanguageModelSAERunnerConfig,
@@ -106,6 +111,7 @@ def train_sae(
             checkpoint_path=str(Path(tmp) / "ckpt"),
             verbose=False,
             seed=seed,
+            from_pretrained_path=None if init_from is None else str(init_from),
         )
         sae = LanguageModelSAETrainingRunner(cfg, override_model=model, override_dataset=ds).run()
     out_dir = Path(out_dir)
