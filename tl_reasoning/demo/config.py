@@ -28,9 +28,9 @@ class DemoConfig:
     strength: float = 2.0
     mode: str = "add"
     positions: str = "all"
-    problems: int = 60
-    max_new_tokens: int = 400
-    batch_size: int = 60
+    problems: int = 100
+    max_new_tokens: int = 320
+    batch_size: int = 50
     word_ban: bool = True
     random_word_bans: int = 2
     diff_random: int = 200
