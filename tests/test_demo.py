@@ -72,7 +72,13 @@ def test_demo_writes_the_report_folder(quick_report):
     assert any(c.startswith("random~") for c in conditions)
     assert {"word ban", "random word ban"} <= set(conditions)
     assert set(data["outcome"]["checks"]) == {"thinking_tokens", "word_rate"}
-    assert data["diffing"] and data["timings_s"]["total"] > 0
+    assert data["timings_s"]["total"] > 0
+    # diffing: against the base model's SAE and, on the organism, the stage-wise SAEs that are shipped
+    from tl_reasoning.plugins import get_registry
+
+    stages = {n for n in get_registry("sae").names() if n.startswith("organism-stage-")}
+    assert {row["target"] for row in data["diffing"]} == {"organism-base", *stages}
+    assert all(row["source"] == "organism" for row in data["diffing"])
     # word ban really bans: no reasoning word in the banned condition's thinking
     banned = [row for row in data["summary"] if row["condition"] == "word ban"][0]
     assert banned["reasoning_words"] == 0

@@ -196,3 +196,29 @@ def test_edit_functions_close_over_plain_tensors_only():
                 value = cell.cell_contents
                 assert isinstance(value, torch.Tensor | bool | int | float | str | type(None)) or callable(value), \
                     f"{mode}: closes over {type(value)}"
+
+
+def test_plugin_interventions_get_exact_latents_and_may_skip_f_max():
+    from tl_reasoning import hookimpl, registered_plugin
+
+    seen = {}
+
+    def shift(weights, features, strength, f_max, latents=None):
+        seen.update(latents=latents, f_max=f_max)
+        return lambda act, positions: act
+
+    shift.uses_f_max = False
+
+    class Plugin:
+        @hookimpl
+        def tl_reasoning_register_interventions(self, register):
+            register("shift_test", shift, "test intervention without f_max")
+
+    sae = _sae("topk", k=4)
+    with registered_plugin(Plugin(), "shift-test-plugin"):
+        feature_steering(sae, [2, 5], mode="shift_test")  # no f_max needed
+        assert isinstance(seen["latents"], LatentReader) and seen["f_max"] is None
+        x = torch.randn(3, D_MODEL)
+        assert torch.allclose(seen["latents"].function()(x), sae.encode(x)[:, [2, 5]], atol=1e-5)  # exact TopK latents
+    with pytest.raises(ValueError, match="needs f_max"):
+        feature_steering(sae, [2], mode="add")

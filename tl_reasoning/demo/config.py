@@ -35,6 +35,9 @@ class DemoConfig:
     random_word_bans: int = 2
     diff_random: int = 200
     diff_threshold: float = 0.7
+    diff_also: str | None = None
+    """More SAEs to diff the candidates against, comma-separated (e.g. the paper's stage-wise SAEs); ``None``:
+    the registered ``organism-stage-*`` SAEs when steering the organism, else none; ``""``: none."""
     dashboard_features: int = 6
     dashboard_docs: int = 200
     seed: int = 0

@@ -98,9 +98,21 @@ def run_demo(
 
         base_sae = tr.load_sae(config.base_sae, device=config.device)
         diff_candidates = scored.selected or candidates
-        presence = diff_presence(diff_candidates, sae, base_sae, threshold=config.diff_threshold,
-                                 n_random=config.diff_random, seed=config.seed, frequencies=scored.stats,
-                                 names=(config.sae, config.base_sae))
+        also = _diff_also(config)
+        if also:
+            from tl_reasoning.diffing import cross_layer_presence
+
+            say(f"[demo]     and in {', '.join(also)}")
+            saes = {config.sae: sae, config.base_sae: base_sae,
+                    **{name: tr.load_sae(name, device=config.device) for name in also}}
+            presence = cross_layer_presence(saes, {config.sae: diff_candidates}, threshold=config.diff_threshold,
+                                            n_random=config.diff_random, seed=config.seed,
+                                            frequencies_by_name={config.sae: scored.stats},
+                                            targets=[config.base_sae, *also])
+        else:
+            presence = diff_presence(diff_candidates, sae, base_sae, threshold=config.diff_threshold,
+                                     n_random=config.diff_random, seed=config.seed, frequencies=scored.stats,
+                                     names=(config.sae, config.base_sae))
         presence.save(out / "diffing")
     else:
         say("[demo] 4/5 model diffing skipped (no base SAE)")
@@ -121,6 +133,17 @@ def run_demo(
     write_report(report)
     say(f"[demo] done in {timings['total']:.0f} s → {out / 'report.html'}")
     return report
+
+
+def _diff_also(config: DemoConfig) -> list[str]:
+    """The extra SAEs of the diffing step (see :attr:`DemoConfig.diff_also`)."""
+    if config.diff_also is not None:
+        return [name.strip() for name in config.diff_also.split(",") if name.strip()]
+    if config.sae != "organism":
+        return []
+    from tl_reasoning.plugins import get_registry
+
+    return [name for name in get_registry("sae").names() if name.startswith("organism-stage-")]
 
 
 def _printer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:

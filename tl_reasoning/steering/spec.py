@@ -72,7 +72,9 @@ def feature_steering(
     :param positions: ``all``, ``prompt``, ``generated``, ``thinking`` or a window ``"START:END"``.
     :param preserve_norm: rescale each edited token vector to its original norm.
     :param options: passed to the intervention factory (``only_above=True`` for ``cap``,
-        ``how="direction"`` for ``ablate``).
+        ``how="direction"`` for ``ablate``). A factory with a ``latents`` parameter receives an exact
+        :class:`~tl_reasoning.interventions.latents.LatentReader` of the features (TopK included); one
+        whose ``uses_f_max`` attribute is ``False`` is called without requiring ``f_max``.
     """
     from tl_reasoning.interventions import ablate, clamp
     from tl_reasoning.interventions.latents import LatentReader
@@ -88,14 +90,16 @@ def feature_steering(
     weights = SAEWeights.from_sae(sae, feats)  # raises for out-of-range features
     if f_max is None and stats is not None:
         f_max = f_max_from_stats(stats, feats)
-    if f_max is None and mode not in MODES_WITHOUT_F_MAX:
+    uses_f_max = getattr(factory, "uses_f_max", mode not in MODES_WITHOUT_F_MAX)
+    if f_max is None and uses_f_max:
         raise ValueError(
             f"mode {mode!r} needs f_max for features {feats}: pass f_max=<value or one per feature>, "
             "stats=<ReasonScore statistics with per-feature maxima>, or estimate it with "
             "tl_reasoning.estimate_f_max(model, sae, texts, features)"
         )
-    if (factory is clamp or (factory is ablate and options.get("how", "latent") == "latent")) \
-            and "latents" not in options:
+    wants_latents = factory is clamp or (factory is ablate and options.get("how", "latent") == "latent") or (
+        factory is not ablate and _accepts(factory, "latents"))
+    if wants_latents and "latents" not in options:
         options["latents"] = LatentReader.from_sae(sae, feats)  # exact f_i(x), TopK included
     edit = factory(weights, feats, strength, f_max, **options)
     info = {
@@ -103,6 +107,16 @@ def feature_steering(
         "positions": str(rule), **{k: _plain(v) for k, v in options.items() if k != "latents"},
     }
     return Steering(site or sae_site(sae), edit, rule, preserve_norm, int(sae.cfg.d_in), info)
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    """Does ``factory`` take a keyword ``name`` (plugin interventions that want exact latents)?"""
+    import inspect
+
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _plain(value: Any) -> Any:

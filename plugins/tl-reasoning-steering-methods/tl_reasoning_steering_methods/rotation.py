@@ -149,3 +149,6 @@ def angular(
         return torch.where(keep[..., None], act, new)
 
     return rotate
+
+
+angular.uses_f_max = False  # type: ignore[attr-defined]  # feature_steering needs no f_max

@@ -81,3 +81,6 @@ def scale(
 
         return scale_projections
     raise ValueError(f"scale how={how!r} is not known; use 'latent' (keep the SAE error term) or 'projection'")
+
+
+scale.uses_f_max = False  # type: ignore[attr-defined]  # feature_steering needs no f_max
