@@ -64,3 +64,17 @@ def test_steer_errors_are_one_clear_line(tiny_model_dir, tiny_sae_dir, capsys, e
 def test_ablate_needs_no_f_max(tiny_model_dir, tiny_sae_dir, capsys):
     assert main(_args(tiny_model_dir, tiny_sae_dir, "--feature", "3", "--mode", "ablate", "--json")) == 0
     assert json.loads(capsys.readouterr().out)["features"][0]["f_max"] is None
+
+
+def test_intervention_options_from_the_command_line(tiny_model_dir, tiny_sae_dir, capsys):
+    from tl_reasoning.cli.steer_cmd import parse_options
+
+    assert parse_options(["only_above=true", "how=direction", "angle=30.5", "ids=[1, 2]"]) == {
+        "only_above": True, "how": "direction", "angle": 30.5, "ids": [1, 2]}
+    base = _args(tiny_model_dir, tiny_sae_dir, "--feature", "3", "--mode", "ablate", "--json")
+    assert main([*base, "--option", "how=direction"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "ablate"
+    assert main([*base, "--option", "how=sideways"]) == 1  # the value reached the factory, which rejects it
+    assert "sideways" in capsys.readouterr().err
+    assert main([*base, "--option", "nonsense"]) == 1
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="maximum activation: one value, or one per --feature in the same order")
     parser.add_argument("--stats", help="ReasonScore statistics: the `tl-reasoning score` output directory (its stats.safetensors) or the file")
     parser.add_argument("--site", help="override the SAE's hook site")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the intervention, e.g. only_above=true (cap), how=direction (ablate), "
+                        "rotation=target (plugin modes); repeatable; values are Python literals or strings")
     parser.add_argument("--think-end", default="</think>", help="token closing the thinking section")
     parser.add_argument("--backend", default="auto", help="bridge, hooked, nnsight or auto (default)")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    intervention_factory(args.mode)  # unknown mode: fail before loading anything
+    factory = intervention_factory(args.mode)  # unknown mode: fail before loading anything
+    options = parse_options(args.option)
     positions = Positions.parse(args.positions)
     from tl_reasoning.remote.cli import remote_from_args
 
@@ -105,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
     site = check_sae_compatible(model, sae, args.site)
     if positions.mode == "thinking":
         resolve_token_id(backend_for(model), args.think_end)  # a single token, before generating anything
-    if f_max is None and args.mode != "ablate":
+    if f_max is None and getattr(factory, "uses_f_max", args.mode != "ablate"):
         f_max = _organism_f_max(model, sae, args.feature, site)
     steering = feature_steering(sae, args.feature, strength=args.strength, mode=args.mode, f_max=f_max,
-                                positions=positions, site=site)
+                                positions=positions, site=site, **options)
     sampling = dict(do_sample=args.temperature is not None, temperature=args.temperature or 1.0, seed=args.seed)
     if args.temperature is not None and args.seed is None:
         sampling["seed"] = 0  # the same draws for both runs
@@ -139,3 +143,20 @@ def run(args: argparse.Namespace) -> int:
                        (f"baseline ({count_words(base.text, words)} reasoning words)",
                         f"steered ({count_words(steered.text, words)} reasoning words)")))
     return 0
+
+
+def parse_options(items: list[str]) -> dict[str, object]:
+    """``["k=v", ...]`` → ``{k: v}``; values are Python literals (numbers, true/false, lists) or strings."""
+    import ast
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"--option {item!r} is not KEY=VALUE (e.g. --option only_above=true)")
+        text = {"true": "True", "false": "False", "none": "None"}.get(raw.strip().lower(), raw.strip())
+        try:
+            out[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = raw.strip()
+    return out
