@@ -42,3 +42,10 @@ def test_generation_stops_early_at_eos_with_the_same_tokens(backend_name):
     assert early.shape == full.shape == (2, batch.input_ids.shape[1] + budget)
     assert torch.equal(early, backend._blank_after_eos(full, batch.input_ids.shape[1]))
     assert (early[:, batch.input_ids.shape[1]:] == backend.eos_token_id).sum(dim=1).tolist() == [1, 1]
+
+
+def test_generation_beyond_the_context_is_a_clear_error():
+    model = tr.load_model("organism", backend="hooked")
+    with pytest.raises(ValueError, match=r"exceeds the model's context of 512 tokens; lower max_new_tokens to at most"):
+        tr.generate(model, "Question: What is 959 + 928?\n", max_new_tokens=600)
+    assert tr.backend_for(model).edits == []

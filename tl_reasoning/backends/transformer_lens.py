@@ -111,6 +111,12 @@ class TransformerLensBackend(Backend):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, do_sample: bool,
         temperature: float, top_p: float | None, use_cache: bool, stop_early: bool = False,
     ) -> torch.Tensor:
+        n_ctx = getattr(self.model.cfg, "n_ctx", None)  # a hard limit of HookedTransformer (positional tables)
+        if self.kind == "hooked" and isinstance(n_ctx, int) and input_ids.shape[1] + max_new_tokens > n_ctx:
+            room = n_ctx - input_ids.shape[1]
+            fix = f"lower max_new_tokens to at most {room}" if room > 0 else "shorten the prompt"
+            raise ValueError(f"prompt ({input_ids.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) exceeds the "
+                             f"model's context of {n_ctx} tokens; {fix}")
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new_tokens, do_sample=do_sample, use_past_kv_cache=use_cache,
             stop_at_eos=stop_early, verbose=False, return_type="tokens",
