@@ -202,6 +202,17 @@ class HookedTransformerBackend(TransformerLensBackend):
 
 
 class BridgeBackend(TransformerLensBackend):
-    """``transformer_lens.model_bridge.TransformerBridge``."""
+    """``transformer_lens.model_bridge.TransformerBridge``.
+
+    Wrapping a Bridge repairs its KV cache on transformers >= 5.24 (see
+    :mod:`tl_reasoning.backends.bridge_compat`), so cached generation, ours or the user's own
+    ``model.generate``, gives the same tokens as uncached generation.
+    """
 
     kind = "bridge"
+
+    def __init__(self, model: Any) -> None:
+        from tl_reasoning.backends.bridge_compat import repair_bridge_kv_cache
+
+        super().__init__(model)
+        repair_bridge_kv_cache(model)

@@ -1,7 +1,7 @@
 """The model organism's artifacts, registered by name like any plugin's.
 
-Models ``organism`` and ``organism-base`` (HookedTransformer by default: exact, fast hooks; any
-backend on request), their SAEs, the corpora ``organism:reasoning`` / ``organism:plain`` and the
+Models ``organism`` and ``organism-base`` (HookedTransformer by default on TransformerLens 3: exact,
+fast hooks; TransformerBridge on TransformerLens 4, which has no HookedTransformer; any backend on request), their SAEs, the corpora ``organism:reasoning`` / ``organism:plain`` and the
 ``organism`` benchmark.
 """
 
@@ -11,19 +11,17 @@ from typing import Any
 
 from tl_reasoning.hookspecs import hookimpl
 
-DEFAULT_BACKEND = "hooked"
-
 
 def _model_loader(name: str) -> Any:
     def load(backend: str | None = None, device: Any = None, dtype: Any = None) -> Any:
-        from tl_reasoning.loading.models import load_hf_dir, resolve_dtype
+        from tl_reasoning.loading.models import default_local_backend, load_hf_dir, resolve_dtype
         from tl_reasoning.organism import model_dir
 
         path = model_dir(name)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"the {name} artifacts are missing at {path}; rebuild them with "
                                     "python -m tl_reasoning.organism.train --out <dir>")
-        return load_hf_dir(path, backend=backend or DEFAULT_BACKEND, device=device, dtype=resolve_dtype(dtype))
+        return load_hf_dir(path, backend=backend or default_local_backend(), device=device, dtype=resolve_dtype(dtype))
 
     return load
 

@@ -16,7 +16,8 @@ import torch
 
 from tl_reasoning.loading.hub import fetch_or_explain
 
-__all__ = ["BACKENDS", "load_model", "normalize_backend", "resolve_dtype"]
+__all__ = ["BACKENDS", "default_local_backend", "load_model", "normalize_backend", "resolve_dtype",
+           "transformer_lens_major"]
 
 BACKENDS: tuple[str, ...] = ("bridge", "hooked", "nnsight")
 _ALIASES = {
@@ -36,6 +37,28 @@ def normalize_backend(backend: str | None) -> str | None:
     if key not in _ALIASES:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)} (or 'auto')")
     return _ALIASES[key]
+
+
+def transformer_lens_major() -> int:
+    """Major version of the installed TransformerLens (4 removed ``HookedTransformer``)."""
+    from importlib.metadata import version
+
+    return int(version("transformer-lens").split(".")[0])
+
+
+def default_local_backend() -> str:
+    """The exact, fast backend for small local models: ``hooked`` on TransformerLens 3, ``bridge`` on 4."""
+    return "hooked" if transformer_lens_major() < 4 else "bridge"
+
+
+def _check_hooked_available() -> None:
+    major = transformer_lens_major()
+    if major >= 4:
+        raise ValueError(
+            f"backend 'hooked' needs HookedTransformer, which TransformerLens {major} removed; use backend='bridge' "
+            "(TransformerBridge.boot_transformers(...), then enable_compatibility_mode() for HookedTransformer-style "
+            "weight processing) or install transformer-lens<4"
+        )
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
@@ -90,15 +113,20 @@ def load_hf_dir(path: Path, *, backend: str, device: str | torch.device | None, 
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     if backend == "hooked":
+        _check_hooked_available()
         from tl_reasoning.loading.hooked import hooked_from_hf_dir
 
         return hooked_from_hf_dir(path, device=device, dtype=dtype, tokenizer=tokenizer)
     if backend == "bridge":
         from transformer_lens.model_bridge import TransformerBridge
 
-        return TransformerBridge.boot_transformers(
+        from tl_reasoning.backends.bridge_compat import repair_bridge_kv_cache
+
+        bridge = TransformerBridge.boot_transformers(
             str(path), device=str(device) if device is not None else "cpu", dtype=dtype, tokenizer=tokenizer
         )
+        repair_bridge_kv_cache(bridge)
+        return bridge
     from nnsight import TransformersModel
 
     hf_model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
