@@ -39,7 +39,8 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install -q $(TORCH_SPEC)
-	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST_VENV)/bin/python -m pip freeze | grep -E '^torch==' > $(LATEST_VENV)/hold-torch.txt
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -c $(LATEST_VENV)/hold-torch.txt -e ".[dev]"
 	@$(LATEST_VENV)/bin/python -m pip freeze | grep -iE '^(torch|transformers|transformer-lens|nnsight|sae-lens|tokenizers)=='
 	HF_HUB_OFFLINE=1 WANDB_MODE=disabled $(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PARITY_TESTS)
 
