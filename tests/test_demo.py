@@ -38,6 +38,27 @@ def test_outcome_check_passes_only_when_candidates_move_and_controls_do_not():
     assert not outcome_check(_summary([], []))["reproduced"]
 
 
+def test_no_verdict_below_the_minimum_sample():
+    summary = _summary([(30, 25), (22, 40)], [(1, -2), (-3, 4)])  # would pass with enough problems
+    small = outcome_check(summary, n_problems=12, min_problems=20)
+    assert small["reproduced"] is None and small["text"].startswith("NO VERDICT")
+    assert "REPRODUCED" not in small["text"] and "12 problems" in small["text"]
+    assert outcome_check(summary, n_problems=20, min_problems=20)["reproduced"] is True
+
+
+def test_quick_is_below_the_verdict_minimum_and_default_is_not():
+    assert QUICK["problems"] < DemoConfig().min_verdict_problems <= DemoConfig().problems
+
+
+def test_time_estimates_fit_the_budgets():
+    """The up-front estimate (measured costs on 2 busy cores): full demo well under 10 min, --quick under 60 s."""
+    from tl_reasoning.demo import estimated_seconds
+
+    assert estimated_seconds(DemoConfig()) < 8 * 60
+    assert estimated_seconds(DemoConfig().replace(**QUICK)) < 45
+    assert estimated_seconds(DemoConfig().replace(model="some/hf-model")) is None
+
+
 def test_table_1_has_one_row_per_condition_with_changes():
     text = table_1(_summary([(30, 25)], [(1, -2)]))
     lines = text.splitlines()
@@ -82,8 +103,23 @@ def test_demo_writes_the_report_folder(quick_report):
     # word ban really bans: no reasoning word in the banned condition's thinking
     banned = [row for row in data["summary"] if row["condition"] == "word ban"][0]
     assert banned["reasoning_words"] == 0
-    # progress was reported per step and per batch
+    # progress was reported per step and per batch, after an estimate of the run time
     assert any("1/5" in line for line in lines) and any("generations" in line for line in lines)
+    assert "this takes about" in lines[0]
+    # the scores folder names its model, SAE and data: `dashboard --scores OUT/scores` needs no --data
+    meta = json.loads((out / "scores" / "meta.json").read_text())
+    assert {k: meta["sources"][k] for k in ("model", "sae", "data")} == {
+        "model": "organism", "sae": "organism", "data": "organism:reasoning"}
+
+
+def test_quick_baseline_finishes_thinking_and_gives_no_verdict(quick_report):
+    """QUICK's max_new_tokens covers the organism's unsteered generations: the baseline table is meaningful."""
+    report, _, _ = quick_report
+    baseline = report.evaluation.summary.set_index("condition").loc["baseline"]
+    assert baseline["finished"] == 1.0 and baseline["accuracy"] > 0.5
+    records = report.evaluation.records
+    assert records.loc[records["condition"] == "baseline", "think_closed"].all()
+    assert report.outcome["reproduced"] is None and report.outcome["text"].startswith("NO VERDICT")
 
 
 def test_demo_html_is_self_contained(quick_report):
@@ -92,7 +128,7 @@ def test_demo_html_is_self_contained(quick_report):
     assert "Table 1" in page and page.count("data:image/png;base64,") >= 2
     assert not re.search(r"""(src|href)=["']https?://""", page)
     table = (out / "table.md").read_text()
-    assert table.startswith("| condition |") and ("REPRODUCED" in table)
+    assert table.startswith("| condition |") and ("NO VERDICT" in table)
 
 
 def test_demo_cli_quick(tmp_path, capsys):
@@ -103,6 +139,7 @@ def test_demo_cli_quick(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| condition |") and "baseline" in printed
+    assert "NO VERDICT" in printed and "REPRODUCED" not in printed
     data = json.loads((tmp_path / "d" / "report.json").read_text())
     assert data["diffing"] is None and data["config"]["problems"] == 2
     assert not any(row["condition"] == "word ban" for row in data["summary"])

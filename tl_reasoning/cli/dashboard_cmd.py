@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import tl_reasoning
     from tl_reasoning.dashboard import feature_dashboard, load_scores
+    from tl_reasoning.threads import apply_thread_policy
 
     start = time.perf_counter()
     table, meta, _ = load_scores(args.scores)
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
     kwargs = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
     model = tl_reasoning.load_model(args.model, **kwargs)
+    apply_thread_policy(model, threads=getattr(args, "threads", None))
     sae = tl_reasoning.load_sae(args.sae, **({"device": args.device} if args.device else {}))
     features = [int(f) for f in args.features.split(",")] if args.features else None
     board = feature_dashboard(model, sae, args.scores, data, top=args.top, features=features, max_docs=args.max_docs,

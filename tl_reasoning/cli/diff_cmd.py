@@ -90,6 +90,7 @@ def _labelled(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tl_reasoning.diffing import cross_layer_presence, load_candidates
     from tl_reasoning.diffing.decoders import decoder_label
+    from tl_reasoning.threads import apply_thread_policy, count_parameters
 
     if args.scores is None and args.features is None:
         raise ValueError("diff needs candidates: --scores DIR (with --top N or its selected features) or --features")
@@ -104,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         specs[label] = spec
     name, base_name = list(specs)[:2]
     saes = {label: _load(spec) for label, spec in specs.items()}
+    # the SAEs are what diffing computes with: the thread rule goes by the largest
+    apply_thread_policy(max(saes.values(), key=lambda s: count_parameters(s) or 0),
+                        threads=getattr(args, "threads", None))
     candidates = load_candidates(args.scores, top=args.top, features=args.features)
     by_name: dict[str, Any] = {name: candidates}
     if args.scores:

@@ -12,6 +12,7 @@ need activation frequencies from ``--stats`` (or that same organism pass).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="result folder (summary, records, generations, PNG)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(run=run)
+
+
+def workload_line(model: str, problems: int, samples: int, steered_runs: int, max_new_tokens: int,
+                  device: str | None = None) -> str:
+    """The up-front line: how many generations, and roughly how long on the organism on 2 CPU cores."""
+    from tl_reasoning.estimates import ORGANISMS, generation_seconds, minutes_text
+
+    runs = 1 + steered_runs
+    line = (f"evaluate: {problems} problems x {samples} sample(s) x {runs} condition run(s) = "
+            f"{problems * samples * runs} generations of <= {max_new_tokens} new tokens")
+    if model in ORGANISMS and (device or "cpu") == "cpu":
+        seconds = 10 + generation_seconds(problems * samples, max_new_tokens, 1, steered_runs)
+        line += f"; this takes {minutes_text(seconds)} on 2 CPU cores (fewer: --limit, --max-new-tokens)"
+    return line
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -158,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from tl_reasoning.positions import Positions
     from tl_reasoning.steering.fmax import f_max_from_stats
     from tl_reasoning.steering.spec import MODES_WITHOUT_F_MAX, intervention_factory
+    from tl_reasoning.threads import apply_thread_policy
 
     features = _ints(args.features, "--features")
     strengths = _floats(args.strength, "--strength")
@@ -185,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--controls random:N needs activation frequencies: pass --stats DIR (ReasonScore statistics "
                          "with histograms, written by `tl-reasoning score`)")
 
+    if not args.quiet:
+        steered = len(features) * len(strengths) * (1 + n_controls) + (1 + args.word_ban_runs if args.word_ban else 0)
+        print(workload_line(args.model, len(items), args.samples, steered, args.max_new_tokens, args.device),
+              file=sys.stderr, flush=True)
     sae = None
     if features:
         sae = load_sae(args.sae, sae_id=args.sae_id, device=args.device)
@@ -193,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             raise ValueError(f"unknown feature index {bad[0]}: the SAE has {d_sae} features (0..{d_sae - 1})")
     model = load_model(args.model, backend=args.backend, device=args.device)
+    apply_thread_policy(model, threads=getattr(args, "threads", None))
     conditions: dict[str, Any] = {}
     if features:
         site = check_sae_compatible(model, sae, None)

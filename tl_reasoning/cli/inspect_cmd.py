@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from tl_reasoning.loading.models import load_model
     from tl_reasoning.loading.saes import check_sae_compatible, load_sae
     from tl_reasoning.plugins import backend_for
+    from tl_reasoning.threads import apply_thread_policy
 
     model = load_model(args.model, backend=args.backend, device=args.device)
+    apply_thread_policy(model, threads=getattr(args, "threads", None))
     backend = backend_for(model)
     report: dict = {
         "model": args.model, "backend": backend.kind, "class": type(model).__name__,

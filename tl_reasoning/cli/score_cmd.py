@@ -100,6 +100,7 @@ def _collect(args: argparse.Namespace, out: Path) -> FeatureStats:
     from tl_reasoning.loading.saes import load_sae
     from tl_reasoning.scoring.collect import collect_stats
     from tl_reasoning.scoring.config import StatsConfig
+    from tl_reasoning.threads import apply_thread_policy
 
     config = StatsConfig(window=args.window, decoder_norm=not args.no_decoder_norm,
                          word_boundary=not args.no_word_boundary, context_size=args.context_size,
@@ -110,6 +111,7 @@ def _collect(args: argparse.Namespace, out: Path) -> FeatureStats:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = load_model(args.model, backend=args.backend, device=args.device, dtype=args.dtype)
+    apply_thread_policy(model, threads=getattr(args, "threads", None))
     sae = load_sae(args.sae, sae_id=args.sae_id, device=args.device, dtype=args.dtype)
     checkpoint = out / "stats.safetensors"
     if checkpoint.exists() and not args.overwrite:

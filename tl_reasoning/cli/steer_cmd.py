@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from tl_reasoning.steering import feature_steering, generate, resolve_token_id
     from tl_reasoning.steering.display import count_words, mark_words, reasoning_words, side_by_side
     from tl_reasoning.steering.spec import intervention_factory
+    from tl_reasoning.threads import apply_thread_policy
 
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     SAEWeights.from_sae(sae, args.feature)  # feature indices in range, before the model loads
     f_max = _given_f_max(args)
     model = load_model(args.model, backend=args.backend, device=args.device)
+    apply_thread_policy(model, threads=getattr(args, "threads", None))
     site = check_sae_compatible(model, sae, args.site)
     if positions.mode == "thinking":
         resolve_token_id(backend_for(model), args.think_end)  # a single token, before generating anything

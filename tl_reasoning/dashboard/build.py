@@ -72,6 +72,8 @@ def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
         root = root.parent
     csv = root / "scores.csv"
     if not csv.is_file():
+        if (root / "scores" / "scores.csv").is_file():
+            raise FileNotFoundError(f"{csv} not found; {root} is a demo folder: its scores are in {root / 'scores'}")
         raise FileNotFoundError(f"{csv} not found; run `tl-reasoning score ... --out {root}` first")
     meta_path, stats_path = root / "meta.json", root / "stats.safetensors"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tl_reasoning.demo.config import DemoConfig
+from tl_reasoning.demo.config import DemoConfig, estimated_seconds
 from tl_reasoning.demo.report import DemoReport, outcome_check, write_report
+from tl_reasoning.estimates import minutes_text
 
 __all__ = ["run_demo"]
 
@@ -30,21 +31,34 @@ def run_demo(
     out: str | os.PathLike[str] = "runs/demo",
     *,
     progress: bool | Callable[[str], None] = True,
+    threads: int | None = None,
 ) -> DemoReport:
     """Run every step of the demo with ``config`` into ``out``; returns the report (also on disk).
 
     ``progress``: ``True`` prints one line per step and per evaluation batch to stderr, a callable
-    receives those lines, ``False`` is silent.
+    receives those lines, ``False`` is silent. ``threads``: torch's CPU threads during the run
+    (default: :func:`tl_reasoning.threads.apply_thread_policy`'s rule, 1 for the organism unless
+    OMP_NUM_THREADS / MKL_NUM_THREADS are set); the previous count is restored afterwards.
     """
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        return _run(config or DemoConfig(), Path(out), _printer(progress), bool(progress), threads)
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bool,
+         threads: int | None) -> DemoReport:
     import torch
 
     import tl_reasoning as tr
     from tl_reasoning import evaluation as ev
     from tl_reasoning.figures import save_png, score_distribution_plot, steering_results_plot
+    from tl_reasoning.threads import apply_thread_policy
 
-    config = config or DemoConfig()
-    say = _printer(progress)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -52,14 +66,23 @@ def run_demo(
     def step(name: str) -> None:
         timings[name] = round(time.perf_counter() - start - sum(timings.values()), 2)
 
+    estimate = estimated_seconds(config)
+    if estimate is not None:
+        say(f"[demo] this takes {minutes_text(estimate)} on 2 CPU cores shared with another job"
+            + (" (--quick: under a minute)" if estimate >= 90 else ""))
     say(f"[demo] loading {config.model} ({config.backend}) and SAE {config.sae}")
     torch.manual_seed(config.seed)
     model = tr.load_model(config.model, backend=config.backend, device=config.device)
+    choice = apply_thread_policy(model, threads=threads)
+    say(f"[demo]     torch uses {torch.get_num_threads()} CPU thread(s): {choice.reason}")
     sae = tr.load_sae(config.sae, device=config.device)
     step("load")
 
     say(f"[demo] 1/5 ReasonScore over {config.score_docs} documents of {config.data}")
     scored = tr.score_features(model, sae, config.data, max_docs=config.score_docs)
+    # what `tl-reasoning dashboard/figures --scores OUT/scores` need to find the model, SAE and data again
+    scored.stats.meta["sources"] = {**(scored.stats.meta.get("sources") or {}), "model": config.model,
+                                    "sae": config.sae, "data": config.data, "max_docs": config.score_docs}
     scored.save(out / "scores")
     candidates = [int(f) for f in scored.table["feature"].head(config.candidates)]
     say(f"[demo]     candidates (top {config.candidates}): {candidates}; "
@@ -125,7 +148,8 @@ def run_demo(
     }
     if presence is not None and (out / "diffing" / "diff.png").is_file():
         figures["diffing"] = out / "diffing" / "diff.png"
-    outcome = outcome_check(evaluation.summary, target=config.target_change, limit=config.control_limit)
+    outcome = outcome_check(evaluation.summary, target=config.target_change, limit=config.control_limit,
+                            n_problems=len(items), min_problems=config.min_verdict_problems)
     step("report")
     timings["total"] = round(time.perf_counter() - start, 2)
     report = DemoReport(config=config, out=out, candidates=candidates, scored=scored, evaluation=evaluation,

@@ -44,12 +44,14 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(out) else out
 
 
-def outcome_check(summary: Any, *, target: float = 20.0, limit: float = 5.0) -> dict[str, Any]:
+def outcome_check(summary: Any, *, target: float = 20.0, limit: float = 5.0, n_problems: int | None = None,
+                  min_problems: int = 0) -> dict[str, Any]:
     """Does steering the candidates raise thinking length and word rate by ≥ ``target`` % while
     the frequency-matched random features move them by < ``limit`` %? (issue #7's expected outcome)
 
     Per candidate and per control the relative changes (%) vs the baseline; the verdict uses the
-    mean over candidates and the mean absolute change over the controls.
+    mean over candidates and the mean absolute change over the controls. With ``n_problems`` below
+    ``min_problems`` (a smoke run) there is no verdict: ``reproduced`` is ``None`` and the text says so.
     """
     steered = summary[summary["kind"] == "steering"]
     random = summary[summary["kind"] == "random_features"]
@@ -78,6 +80,9 @@ def outcome_check(summary: Any, *, target: float = 20.0, limit: float = 5.0) -> 
         }
     verdict["checks"] = checks
     verdict["reproduced"] = bool(checks) and all(c["candidates_pass"] and c["controls_pass"] for c in checks.values())
+    verdict["n_problems"], verdict["min_problems"] = n_problems, min_problems
+    if n_problems is not None and n_problems < min_problems:
+        verdict["reproduced"] = None
     verdict["text"] = _verdict_text(verdict)
     return verdict
 
@@ -89,6 +94,9 @@ def _verdict_text(verdict: dict[str, Any]) -> str:
         parts.append(f"{c['label']}: candidates {_pct(cand)} on average ({c['candidates_reaching_target']}/"
                      f"{c['n_candidates']} ≥ {verdict['target_percent']:g} %), random controls {_pct(ctrl, signed=False)}"
                      " mean |change|")
+    if verdict["reproduced"] is None:
+        return (f"NO VERDICT: smoke run on {verdict['n_problems']} problems, too few for a verdict (it needs ≥ "
+                f"{verdict['min_problems']}; the default sizes give one). " + "; ".join(parts) + ".")
     head = "REPRODUCED" if verdict["reproduced"] else "NOT REPRODUCED"
     return f"{head} (target: ≥ {verdict['target_percent']:g} % for candidates, < {verdict['control_limit_percent']:g} %" \
            f" for controls). " + "; ".join(parts) + "."
@@ -167,7 +175,7 @@ def _html(report: DemoReport, presence: list[dict[str, Any]] | None) -> str:
         diff_html = f"<pre>{esc(report.presence.summary())}</pre>"
         if "diffing" in report.figures:
             diff_html += _img(report.figures["diffing"])
-    verdict_class = "ok" if report.outcome["reproduced"] else "no"
+    verdict_class = {True: "ok", False: "no"}.get(report.outcome["reproduced"], "")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>tl-reasoning demo: {esc(cfg.model)}</title>
 <style>

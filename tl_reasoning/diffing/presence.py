@@ -96,7 +96,8 @@ def _score_table(scores: Any) -> pd.DataFrame | None:
         path = Path(scores)
         csv = path / "scores.csv" if path.is_dir() else path
         if not csv.is_file():
-            raise FileNotFoundError(f"{csv} not found; `tl-reasoning score --out DIR` writes DIR/scores.csv")
+            hint = f" (a demo folder: use {path / 'scores'})" if (path / "scores" / "scores.csv").is_file() else ""
+            raise FileNotFoundError(f"{csv} not found; `tl-reasoning score --out DIR` writes DIR/scores.csv{hint}")
         try:
             return pd.read_csv(csv)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

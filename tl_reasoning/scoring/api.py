@@ -58,7 +58,10 @@ def score_features(
     """
     config = StatsConfig(window=tuple(window), decoder_norm=decoder_norm, word_boundary=word_boundary,
                          context_size=context_size, batch_size=batch_size, max_tokens=max_tokens, max_docs=max_docs)
+    # a corpus spec is recorded, so `tl-reasoning dashboard --scores DIR` finds the data again
+    sources = {"data": os.fspath(data), "text_field": text_field} if isinstance(data, (str, os.PathLike)) else None
     stats = collect_stats(model, sae, data, vocab=vocab, config=config, site=site, text_field=text_field,
+                          sources=sources,
                           checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress,
                           remote=remote, remote_mode=remote_mode, remote_dtype=remote_dtype,
                           remote_batches=remote_batches)
