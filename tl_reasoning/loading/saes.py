@@ -68,9 +68,12 @@ def load_sae(
 def load_sae_dir(path: Path, device: str, dtype: torch.dtype) -> Any:
     from sae_lens import SAE
 
+    from tl_reasoning.organism import quiet_artifact_loading
+
     if not (path / "cfg.json").is_file():
         raise FileNotFoundError(f"{path} is not a sae-lens SAE directory (no cfg.json); write one with SAE.save_model")
-    return SAE.load_from_disk(str(path), device=device, dtype=_DTYPE_NAMES[dtype])
+    with quiet_artifact_loading(path):  # the organism's own SAEs load without sae-lens's HookedSAETransformer advice
+        return SAE.load_from_disk(str(path), device=device, dtype=_DTYPE_NAMES[dtype])
 
 
 def _is_release(name: str) -> bool:

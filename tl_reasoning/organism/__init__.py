@@ -9,6 +9,10 @@ rebuilds them from scratch, ``python -m tl_reasoning.organism.evaluate`` measure
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -18,6 +22,8 @@ __all__ = [
     "MODEL_DIRS",
     "SAE_DIRS",
     "artifact_dir",
+    "is_artifact",
+    "quiet_artifact_loading",
     "model_dir",
     "sae_dir",
 ]
@@ -50,3 +56,40 @@ def sae_dir(name: str = "organism", root: Path | None = None) -> Path:
 
 MODEL_DIRS: dict[str, Path] = {name: model_dir(name) for name in MODEL_NAMES}
 SAE_DIRS: dict[str, Path] = {name: sae_dir(name) for name in MODEL_NAMES}
+
+
+def is_artifact(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` lies inside the committed artifact directory (the organism's own files)."""
+    try:
+        return Path(path).resolve().is_relative_to(artifact_dir())
+    except OSError:
+        return False
+
+
+#: sae-lens's advice to load the model with ``HookedSAETransformer`` (tl-reasoning loads the model itself).
+_SAE_KWARGS_WARNING = r"\s*This SAE has non-empty model_from_pretrained_kwargs"
+
+
+@contextmanager
+def quiet_artifact_loading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Load ``path`` without the libraries' chatter when it is one of the organism's own artifacts.
+
+    Inside the block, and only for artifact paths: transformers' "Loading weights" progress bar is
+    off (``transformers.utils.logging.disable_progress_bar``, restored afterwards) and sae-lens's
+    ``model_from_pretrained_kwargs`` warning is filtered (``warnings.catch_warnings``). Any other path
+    loads exactly as it would without this context.
+    """
+    if not is_artifact(path):
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SAE_KWARGS_WARNING, category=UserWarning)
+            yield
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
