@@ -31,8 +31,6 @@ def test_organism_saes_load_quietly():
     assert not [c for c in CHATTER if c in err], err[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="needs tl_reasoning/loading/models.py to wrap load_hf_dir's loading in "
-                   "tl_reasoning.organism.quiet_artifact_loading(path); remove this marker with that change")
 @pytest.mark.parametrize("backend", ["hooked", "bridge", "nnsight"])
 def test_organism_models_load_quietly(backend):
     err = _stderr_of(f"import tl_reasoning as t\nt.load_model('organism', backend={backend!r})\n")

@@ -18,7 +18,8 @@ class DemoConfig:
     """SAE of the base model for model diffing (``None`` skips diffing)."""
     data: str = "organism:reasoning"
     benchmark: str = "organism"
-    backend: str = "hooked"
+    backend: str = "auto"
+    """``auto``: the model's own default (the organism: HookedTransformer on TransformerLens 3, Bridge on 4)."""
     device: str | None = None
     score_docs: int = 400
     candidates: int = 4

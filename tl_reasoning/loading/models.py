@@ -109,6 +109,13 @@ def load_hf_dir(path: Path, *, backend: str, device: str | torch.device | None, 
     """Load a local ``save_pretrained`` directory on ``backend``."""
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+    from tl_reasoning.organism import quiet_artifact_loading
+
+    with quiet_artifact_loading(path):  # the organism's own models load without transformers' weights bar
+        return _load_hf_dir(path, backend=backend, device=device, dtype=dtype)
+
+
+def _load_hf_dir(path: Path, *, backend: str, device: str | torch.device | None, dtype: torch.dtype) -> Any:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -36,7 +36,9 @@ def _export(argv: Sequence[str]) -> int:
     parser.add_argument("--name", help="task name (default tlr_<source>)")
     parser.add_argument("--split", help="split of the benchmark or corpus")
     parser.add_argument("--limit", type=int, help="export only the first N items")
-    parser.add_argument("--max-gen-toks", type=int, default=512, help="benchmark: new tokens per item (default 512)")
+    parser.add_argument("--max-gen-toks", type=int, default=320,
+                        help="benchmark: new tokens per item (default 320: above the organism's longest answer and "
+                        "inside its 512-token context; real reasoning models need thousands)")
     parser.add_argument("--until", action="append", help="benchmark: stop sequence (repeat; default '\\nQuestion:')")
     parser.add_argument("--answer-regex", default=DEFAULT_ANSWER_REGEX, help="benchmark: regex whose first group is "
                         "the answer")

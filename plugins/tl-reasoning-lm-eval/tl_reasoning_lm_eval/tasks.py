@@ -69,7 +69,7 @@ def export_benchmark_task(
     name: str | None = None,
     split: str | None = None,
     limit: int | None = None,
-    max_gen_toks: int = 512,
+    max_gen_toks: int = 320,
     until: Iterable[str] = ("\nQuestion:",),
     answer_regex: str = DEFAULT_ANSWER_REGEX,
 ) -> Path:
