@@ -81,12 +81,14 @@ def test_topk_reader_uses_the_full_encoder():
     torch.testing.assert_close(reader.function()(x)[..., 0], sae.encode(x)[..., 7].detach())
 
 
-def test_latent_reader_refuses_non_affine_saes():
+def test_per_token_normalised_saes_are_refused():
+    """A layer_norm SAE has no fixed d_i (a unit of a latent adds a token-dependent vector): every mode refuses."""
     sae = _sae("standard", normalize_activations="layer_norm")
-    with pytest.raises(ValueError, match="layer_norm.*use mode 'add' or 'cap'"):
-        feature_steering(sae, [1], mode="clamp", f_max=1.0)
-    # add needs no encoder, so it works
-    feature_steering(sae, [1], mode="add", f_max=1.0)
+    with pytest.raises(ValueError, match="layer_norm.*depends on the token"):
+        LatentReader.from_sae(sae, [1])
+    for mode in ("clamp", "add", "cap"):
+        with pytest.raises(ValueError, match="layer_norm.*depends on the token"):
+            feature_steering(sae, [1], mode=mode, f_max=1.0)
 
 
 def test_cap_matches_projection_formula_and_true_cap():

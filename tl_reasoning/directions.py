@@ -119,7 +119,7 @@ def direction_steering(
         raise ValueError("the steering direction must be a finite, non-zero vector")
     d = vec.shape[0]
     weights = SAEWeights(features=(0,), W_enc=(vec / vec.norm())[:, None].contiguous(), b_enc=torch.zeros(1),
-                         W_dec=vec[None, :].contiguous(), b_dec=torch.zeros(d))
+                         W_dec=vec[None, :].contiguous(), b_dec=torch.zeros(d), directions=vec[None, :].contiguous())
     s = torch.as_tensor(strength, dtype=torch.float32)
     s = s[:, None] if s.ndim == 1 and s.numel() > 1 else s
     if mode == "add":

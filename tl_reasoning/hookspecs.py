@@ -45,8 +45,9 @@ def tl_reasoning_register_interventions(register: Any) -> None:
 
     :param register: ``register(name, factory, description="")``. ``factory(weights, features,
         strength, f_max, **options)`` receives plain-tensor SAE weights
-        (:class:`~tl_reasoning.sae_weights.SAEWeights`), feature indices, strengths and maximum
-        activations, and returns an edit function ``edit(act, positions) -> act`` where ``act`` is
+        (:class:`~tl_reasoning.sae_weights.SAEWeights`; steer along its ``directions``
+        ``d_i = decode(e_i) − decode(0)``), feature indices, strengths and maximum activations (in
+        ``sae.encode`` units), and returns an edit function ``edit(act, positions) -> act`` where ``act`` is
         ``[batch, seq, d_model]`` and ``positions`` the absolute token positions ``[seq]``.
     :return: nothing; contributions go through ``register``.
 

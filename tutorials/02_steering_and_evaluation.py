@@ -134,14 +134,15 @@ assert all(THINK_END in g.tokens for g in baseline), "the organism should close 
 # `feature_steering(sae, features, mode=, strength=, f_max=, positions=)` builds a `Steering` (a site
 # plus a plain-torch edit); `generate(model, prompts, n, steering)` installs it for one call, and
 # `with tl_reasoning.steer(model, sae, features=..., ...)` for a block. The modes (for feature *i*,
-# decoder row `W_dec[i]`, target `t = γ·f_max`):
+# direction `d_i = decode(e_i) − decode(0)` — what one unit of the latent adds to the SAE's
+# reconstruction, `W_dec[i]/‖W_dec[i]‖` for this rescaled TopK SAE — target `t = γ·f_max`):
 #
 # | mode | edit of the residual `x` at every steered position | source |
 # |---|---|---|
-# | `add` | `x + γ·f_max·W_dec[i]` | paper Eq. 7 |
-# | `clamp` | encode, set latent *i* to `t`, decode, add back the SAE error `x − x̂`: `x + (t − f_i(x))·W_dec[i]` | official code (`get_intervention_hook`) |
-# | `cap` | the projection on the unit direction `d̂ = W_dec[i]/‖W_dec[i]‖` set to `t` (`only_above=True`: lowered to `t` only where it exceeds it) | official code (`get_clamp_hook`) |
-# | `ablate` | the feature switched off: `x − f_i(x)·W_dec[i]` (`how="direction"`: remove the component along `d̂`) | — |
+# | `add` | `x + γ·f_max·d_i` | paper Eq. 7 |
+# | `clamp` | encode, set latent *i* to `t`, decode, add back the SAE error `x − x̂`: `x + (t − f_i(x))·d_i` | official code (`get_intervention_hook`) |
+# | `cap` | the projection on the unit direction `d̂ = d_i/‖d_i‖` set to `t` (`only_above=True`: lowered to `t` only where it exceeds it) | official code (`get_clamp_hook`) |
+# | `ablate` | the feature switched off: `x − f_i(x)·d_i` (`how="direction"`: remove the component along `d̂`) | — |
 #
 # `add` pushes by the same amount everywhere, also where the feature is already active; `clamp`
 # sets the feature to the target, so it pushes least where the feature already fires. f_max is

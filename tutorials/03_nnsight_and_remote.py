@@ -66,7 +66,7 @@ print(f"steering feature {top}: f_max = {float(f_max[0]):.2f}, "
       f"{len(local.selected)} features above the {local.quantile} quantile")
 
 # %% [markdown]
-# `feature_steering` builds the paper's additive intervention (Eq. 7, x ← x + γ·f_max·W_dec[i])
+# `feature_steering` builds the paper's additive intervention (Eq. 7, x ← x + γ·f_max·d_i)
 # as a `Steering`: a site plus a plain-torch edit function. `generate` installs it for one call.
 # On the small organism γ = 2 can overwhelm a generation; what matters in this tutorial is that every
 # execution path below (your own trace, the simulated and the wire-level remote) reproduces these

@@ -73,7 +73,9 @@ def word_coverage(stats, lift: float = 2.0) -> torch.Tensor:
 # **edit** `edit(act, positions) -> act`.
 #
 # * `weights` is a `tl_reasoning.SAEWeights`: cloned plain tensors of the chosen features only
-#   (`W_enc[:, f]`, `b_enc[f]`, `W_dec[f]`, `b_dec`).
+#   (`W_enc[:, f]`, `b_enc[f]`, `W_dec[f]`, `b_dec`) and `directions` — `d_f = decode(e_f) − decode(0)`,
+#   what one unit of the latent adds to the reconstruction. Steer along `directions`, not `W_dec`
+#   (they differ for TopK SAEs with `rescale_acts_by_decoder_norm`, such as the organism's).
 # * `act` is `[batch, seq, d_model]`; `positions` the absolute token positions `[seq]` of those
 #   columns (during cached decoding, `seq` is 1 and `positions` says which token it is).
 # * The edit must be **remote-safe**: it may run inside an nnsight trace on NDIF, so only torch
@@ -87,12 +89,12 @@ def word_coverage(stats, lift: float = 2.0) -> torch.Tensor:
 
 # %%
 def add_decay(weights, features, strength, f_max, half_life: float = 32.0):
-    """x <- x + 0.5 ** (position / half_life) * sum_i strength_i * f_max_i * W_dec[i]."""
+    """x <- x + 0.5 ** (position / half_life) * sum_i strength_i * f_max_i * d_i."""
     check_features(weights, features)
     if not half_life > 0:
         raise ValueError(f"half_life must be > 0 tokens, got {half_life}")
-    coeff = coefficients(strength, f_max, len(weights.features)).to(weights.W_dec.dtype)
-    vectors = (coeff @ weights.W_dec).contiguous()  # [d_model], or [batch, d_model] for per-prompt strengths
+    coeff = coefficients(strength, f_max, len(weights.features)).to(weights.directions.dtype)
+    vectors = (coeff @ weights.directions).contiguous()  # [d_model], or [batch, d_model] for per-prompt strengths
 
     def edit(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         vec = vectors.to(device=act.device, dtype=act.dtype)

@@ -65,7 +65,7 @@ from tl_reasoning.loading.models import normalize_backend, resolve_dtype
 #   ~10M tokens of OpenThoughts-114k. The window is `(1, 2)` tokens around each match, as in the
 #   official code that produced the published features (the paper's text says 2 before, 3 after).
 #   Activations are multiplied by the decoder norms, as the official code's `fold_W_dec_norm` does.
-# * **Steering.** Additive, x ← x + γ·f_max·W_dec[i] at every position (prompt included, as the
+# * **Steering.** Additive, x ← x + γ·f_max·d_i at every position (prompt included, as the
 #   official hook), γ = 2, one feature at a time; f_max = the feature's maximum activation over the
 #   scoring corpus, in the SAE's own units.
 # * **Evaluation.** The paper's prompts (the `\boxed{}` instruction for AIME/MATH, simple-evals'

@@ -1,9 +1,10 @@
 """Ablation: switch features off, either as SAE latents (keeping the error term) or as directions.
 
-``how="latent"`` (default): ``x′ = x − Σ_i f_i(x)·W_dec[i]`` — encode, zero the latents, decode, add
+``how="latent"`` (default): ``x′ = x − Σ_i f_i(x)·d_i`` — encode, zero the latents, decode, add
 the error ``x − x̂`` (exact rank-1 form, see :mod:`tl_reasoning.interventions.latents`).
-``how="direction"``: remove the residual's component in the span of the decoder directions,
-``x′ = x − Q Qᵀ x`` with ``Q`` an orthonormal basis of the rows (for one feature ``x − (x·d̂)d̂``).
+``how="direction"``: remove the residual's component in the span of the feature directions ``d_i``,
+``x′ = x − Q Qᵀ x`` with ``Q`` an orthonormal basis of them (for one feature ``x − (x·d̂_i)d̂_i``).
+``d_i = decode(e_i) − decode(0)`` (:mod:`tl_reasoning.units`).
 Strength and ``f_max`` are not used.
 """
 
@@ -42,10 +43,10 @@ def ablate(
 
         return ablate_latents
     if how == "direction":
-        rows = weights.W_dec.to(torch.float64)
+        rows = weights.directions.to(torch.float64)
         if bool((rows.norm(dim=-1) == 0).any()):
-            raise ValueError("a decoder row is zero, so it has no direction to ablate")
-        basis = torch.linalg.qr(rows.T).Q.T.to(weights.W_dec.dtype).contiguous()  # [k, d] orthonormal rows
+            raise ValueError("a feature direction d_i is zero, so it has no direction to ablate")
+        basis = torch.linalg.qr(rows.T).Q.T.to(weights.directions.dtype).contiguous()  # [k, d] orthonormal rows
 
         def ablate_span(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
             q = basis.to(device=act.device, dtype=act.dtype)

@@ -1,4 +1,8 @@
-"""Additive steering, paper Eq. 7: x ← x + γ · f_max · W_dec[i], summed over the chosen features."""
+"""Additive steering, paper Eq. 7: x ← x + γ · f_max · d_i, summed over the chosen features.
+
+``d_i = decode(e_i) − decode(0)`` (:mod:`tl_reasoning.units`) and ``f_max`` is in ``sae.encode`` units,
+so ``f_max · d_i`` is what the SAE's own reconstruction gains when latent ``i`` fires at ``f_max``.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def additive(
     strength: float | Sequence[float] | torch.Tensor,
     f_max: float | Sequence[float] | torch.Tensor,
 ) -> EditFn:
-    """Edit adding ``strength · f_max · W_dec[i]`` for every feature at every position.
+    """Edit adding ``strength · f_max · d_i`` for every feature at every position.
 
     ``strength`` is one value, one per feature ``[k]`` or one row per batch row ``[batch, k]`` (a
     sweep in one batch); ``f_max`` one value or one per feature. The steering vectors are computed
@@ -27,8 +31,8 @@ def additive(
     activations bit-identical.
     """
     check_features(weights, features)
-    coeff = coefficients(strength, f_max, len(weights.features)).to(weights.W_dec.dtype)
-    vectors = (coeff @ weights.W_dec).contiguous()  # [d] or [batch, d]
+    coeff = coefficients(strength, f_max, len(weights.features)).to(weights.directions.dtype)
+    vectors = (coeff @ weights.directions).contiguous()  # [d] or [batch, d]
     per_row = vectors.ndim == 2
 
     def edit(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
-"""Projection clamp along the unit decoder direction (the official code's ``get_clamp_hook``).
+"""Projection clamp along the unit feature direction (the official code's ``get_clamp_hook``).
 
-``d̂ = W_dec[i]/‖W_dec[i]‖``; ``x′ = x − (x·d̂)d̂ + γ·f_max·d̂``: the component of the residual along
-``d̂`` is replaced by ``γ·f_max``. With ``only_above=True`` it is a true cap: the component is
+``d̂ = d_i/‖d_i‖`` with ``d_i = decode(e_i) − decode(0)`` (the unit decoder row for the usual
+SAEs); ``x′ = x − (x·d̂)d̂ + γ·f_max·d̂``: the component of the residual along ``d̂`` is replaced by
+``γ·f_max``. With ``only_above=True`` it is a true cap: the component is
 lowered to ``γ·f_max`` where it exceeds it and left alone elsewhere. Several features are applied
 one after the other in the given order (as the official code's one hook per feature).
 """
@@ -23,7 +24,7 @@ def unit_rows(rows: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit L2 norm; a zero row is an error (it has no direction)."""
     norms = rows.norm(dim=-1, keepdim=True)
     if bool((norms == 0).any()):
-        raise ValueError("a decoder row is zero, so it has no direction to cap or ablate along")
+        raise ValueError("a feature direction d_i is zero, so it has no direction to cap or ablate along")
     return (rows / norms).contiguous()
 
 
@@ -38,7 +39,7 @@ def cap(
     """Edit setting (or, with ``only_above``, capping) the projection on each ``d̂_i`` to ``strength · f_max``."""
     k = check_features(weights, features)
     target = coefficients(strength, f_max, k)  # [k] or [batch, k]
-    directions = unit_rows(weights.W_dec)  # [k, d]
+    directions = unit_rows(weights.directions)  # [k, d]
 
     def edit(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         dirs = directions.to(device=act.device, dtype=act.dtype)

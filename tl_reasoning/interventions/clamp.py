@@ -1,10 +1,11 @@
 """Latent clamp keeping the SAE error term (the official code's ``get_intervention_hook``).
 
 Encode, set latent ``i`` to ``γ·f_max``, decode and add back the error ``x − x̂``. Because decoding
-is affine this is the rank-1 update ``x′ = x + (γ·f_max − f_i(x))·W_dec[i]`` (summed over the
-features), computed from the selected encoder columns only — no full encode or decode per token
-for ReLU/JumpReLU SAEs. TopK SAEs need the full encoder: pass ``latents=LatentReader.from_sae(sae,
-features)`` (``tl_reasoning.steer`` does this for you).
+is affine this is the rank-1 update ``x′ = x + (γ·f_max − f_i(x))·d_i`` (summed over the
+features; ``f_i(x) = sae.encode(x)[..., i]``, ``d_i = decode(e_i) − decode(0)``), computed from the
+selected encoder columns only — no full encode or decode per token for ReLU/JumpReLU SAEs. TopK
+SAEs need the full encoder: pass ``latents=LatentReader.from_sae(sae, features)``
+(``tl_reasoning.steer`` does this for you).
 """
 
 from __future__ import annotations

@@ -1,18 +1,19 @@
 """Exact activations ``f_i(x)`` of selected SAE features, as plain tensors and a plain-torch function.
 
 Clamping or ablating a feature while keeping the SAE error term is the rank-1 update
-``x′ = x + (target − f_i(x))·d_i``, where ``d_i`` is the decoder row through which the latent acts
-(``decode`` is affine, so ``decode(f′) + (x − decode(f)) = x + (f′ − f)·W_dec``). It needs only
-``f_i(x)``:
+``x′ = x + (target − f_i(x))·d_i`` with ``d_i = decode(e_i) − decode(0)`` (:mod:`tl_reasoning.units`;
+``decode`` is affine, so ``decode(f′) + (x − decode(f)) = x + Σ_i (f′_i − f_i)·d_i``). ``f_i(x)`` is
+exactly ``sae.encode(x)[..., i]``:
 
 * ReLU ("standard") and JumpReLU SAEs: ``f_i`` depends on feature ``i``'s encoder column alone,
   so only the selected columns are kept (no full encode per token).
 * TopK SAEs: whether ``f_i`` survives the top-k depends on every other feature, so the full
   encoder is kept and the top-k is taken over all features (exact, at the cost of a full encode).
-  With ``rescale_acts_by_decoder_norm`` the latent acts through ``W_dec[i]/‖W_dec[i]‖``.
+  With ``rescale_acts_by_decoder_norm`` the pre-activations are multiplied by ``‖W_dec[i]‖`` (as
+  ``encode`` does) and the latent acts through ``d_i = W_dec[i]/‖W_dec[i]‖``.
 * Other architectures (gated, matching pursuit, transcoders, ...) and input normalisations that
-  are not affine (``layer_norm``, ``constant_norm_rescale``) raise ``ValueError``: use ``add`` or
-  ``cap`` (which need no encoder) with them.
+  are not affine (``layer_norm``, ``constant_norm_rescale``) raise ``ValueError``; ``add`` and ``cap``
+  need no encoder and work for every architecture whose ``d_i`` is fixed (not per-token normalised).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class LatentReader:
     b_enc: torch.Tensor
     b_dec: torch.Tensor
     decoder: torch.Tensor
-    """``[k, d_in]`` rows through which the selected latents act on the reconstruction."""
+    """``[k, d_in]`` ``d_i``: what one unit of each selected latent adds to the reconstruction."""
     threshold: torch.Tensor | None = None
     apply_b_dec_to_input: bool = False
     top_k: int = 0
@@ -56,7 +57,7 @@ class LatentReader:
     def from_weights(cls, weights: SAEWeights) -> LatentReader:
         """Reader for a ReLU/JumpReLU SAE from its selected weights (not valid for TopK SAEs)."""
         return cls(weights.features, "jumprelu" if weights.threshold is not None else "relu", weights.W_enc,
-                   weights.b_enc, weights.b_dec, weights.W_dec, weights.threshold, weights.apply_b_dec_to_input)
+                   weights.b_enc, weights.b_dec, weights.directions, weights.threshold, weights.apply_b_dec_to_input)
 
     @classmethod
     def from_sae(cls, sae: Any, features: Sequence[int]) -> LatentReader:
@@ -66,7 +67,8 @@ class LatentReader:
         if norm not in _AFFINE_NORMALISATIONS:
             raise ValueError(
                 f"latent clamping/ablation needs an affine SAE, but this SAE normalises its inputs with "
-                f"{norm!r}; use mode 'add' or 'cap' (decoder direction only) instead"
+                f"{norm!r}, so what a unit of a latent adds depends on the token; use an SAE without run-time "
+                "normalisation (or fold it into the weights)"
             )
         if getattr(sae.cfg, "reshape_activations", "none") not in ("none", None):
             raise ValueError("latent clamping/ablation does not support hook_z SAEs; use mode 'add' or 'cap'")
@@ -76,17 +78,15 @@ class LatentReader:
             weights = SAEWeights.from_sae(sae, features)  # checks the indices
             idx = torch.tensor(weights.features, dtype=torch.long, device=sae.W_dec.device)
             with torch.no_grad():
-                decoder = weights.W_dec
                 pre_scale = None
                 if bool(getattr(sae.cfg, "rescale_acts_by_decoder_norm", False)):
                     pre_scale = sae.W_dec.norm(dim=-1).detach().clone()
-                    decoder = (decoder / pre_scale.index_select(0, idx)[:, None]).contiguous()
                 return cls(weights.features, "topk", sae.W_enc.detach().clone(), sae.b_enc.detach().clone(),
-                           weights.b_dec, decoder, None, weights.apply_b_dec_to_input, int(sae.cfg.k),
+                           weights.b_dec, weights.directions, None, weights.apply_b_dec_to_input, int(sae.cfg.k),
                            idx.clone(), pre_scale)
         raise ValueError(
             f"latent clamping/ablation supports ReLU (standard), JumpReLU and TopK SAEs, not {arch!r}; "
-            "use mode 'add' or 'cap' (decoder direction only) with this SAE"
+            "use mode 'add' or 'cap' (they steer along d_i and need no encoder) with this SAE"
         )
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> LatentReader:

@@ -107,7 +107,11 @@ def test_steering_edit_view_shows_where_the_gate_opened(sae, load_organism):
     fires = (latents.function()(act)[0, :, 0] > 0).tolist()
     changed = [d > 0 for d in view.data["delta"]]
     assert changed == fires and 0 < sum(fires) < len(fires)
-    step = 2.0 * 5.0 * float(sae.W_dec[feature[0]].detach().norm())
+    onehot = torch.zeros(2, int(sae.cfg.d_sae))
+    onehot[0, feature[0]] = 1.0
+    with torch.no_grad():
+        recon = sae.decode(onehot)
+    step = 2.0 * 5.0 * float((recon[0] - recon[1]).norm())  # γ·f_max·‖d_i‖, d_i = decode(e_i) − decode(0)
     assert view.data["relative"] == pytest.approx(
         [step / n if f else 0.0
          for f, n in zip(fires, act[0].norm(dim=-1).tolist(), strict=True)], rel=1e-4)

@@ -2,8 +2,9 @@
 
 After Lee et al., "Programming Refusal with Conditional Activation Steering" (CAST, ICLR 2025,
 arXiv:2409.05907): a *condition* read from the hidden state decides whether the *behaviour*
-vector is added. Here the behaviour is the paper's additive SAE edit ``γ·f_max·W_dec[i]`` (summed
-over the features, per-row strengths allowed) and the condition is one of
+vector is added. Here the behaviour is the paper's additive SAE edit ``γ·f_max·d_i`` (summed
+over the features, per-row strengths allowed; ``d_i = decode(e_i) − decode(0)``, ``f_max`` in
+``sae.encode`` units) and the condition is one of
 
 * ``condition=None`` (default): the steered features' own SAE latents — steer where the feature
   already fires (``f_i(x) > threshold``, any of the features; Goodfire-style ``set_when``);
@@ -55,7 +56,7 @@ def _score_function(weights: Any, condition: Any, latents: Any, eps: float) -> A
         reader = LatentReader.from_weights(condition)
     elif isinstance(condition, torch.Tensor) or (isinstance(condition, Sequence) and not isinstance(condition, str)):
         direction = torch.as_tensor(condition, dtype=torch.float32).detach().flatten().cpu()
-        d_in = int(weights.W_dec.shape[1])
+        d_in = int(weights.directions.shape[1])
         if direction.numel() != d_in:
             raise ValueError(f"a condition direction must have d_model={d_in} values, got {direction.numel()}")
         length = float(direction.norm())
@@ -95,7 +96,7 @@ def conditional(
     latents: Any = None,
     eps: float = 1e-6,
 ) -> Any:
-    """Edit adding ``strength·f_max·W_dec[i]`` (summed over features) where the condition holds.
+    """Edit adding ``strength·f_max·d_i`` (summed over features) where the condition holds.
 
     :param condition: ``None`` (the steered latents), a ``LatentReader`` / ``SAEWeights`` of other
         latents, or a ``[d_model]`` direction (cosine similarity); see the module docstring.
@@ -112,7 +113,7 @@ def conditional(
         raise ValueError(f"scope={scope!r} is not known; use 'token' (decide per token) or 'sequence' "
                          "(latch from the first token that meets the condition)")
     score = _score_function(weights, condition, latents, eps)
-    vectors = (coefficients(strength, f_max, k).to(weights.W_dec.dtype) @ weights.W_dec).contiguous()
+    vectors = (coefficients(strength, f_max, k).to(weights.directions.dtype) @ weights.directions).contiguous()
     per_row = vectors.ndim == 2
     limit = float(threshold)
     above = compare == "above"

@@ -15,7 +15,7 @@ def tl_reasoning_register_interventions(register: Any) -> None:
 
     register("angular", angular, "rotate toward the feature direction by γ degrees, norm kept (Vu & Nguyen 2025)")
     register("conditional", conditional,
-             "add γ·f_max·W_dec[i] only where a condition holds: the latent fires / a direction matches (CAST)")
+             "add γ·f_max·d_i only where a condition holds: the latent fires / a direction matches (CAST)")
     register("scale", scale, "multiply the latent by 1+γ keeping the error term (how='projection': x·d̂ instead)")
 
 

@@ -6,8 +6,8 @@ it off-distribution), the activation is rotated inside a 2-D plane that contains
 direction ``b1``; the component outside the plane is untouched, so the norm is preserved exactly
 (up to float rounding).
 
-The feature direction is ``b1 = normalise(Σ_i W_dec[i] / ‖W_dec[i]‖)`` (one feature: its unit
-decoder row). The plane is
+The feature direction is ``b1 = normalise(Σ_i d_i / ‖d_i‖)`` with ``d_i = decode(e_i) − decode(0)``
+(one feature: its unit direction ``d̂_i``; the unit decoder row for the usual SAEs). The plane is
 
 * ``plane=None`` (default): per token, the plane spanned by ``b1`` and the activation itself, so
   ``h`` lies entirely in it and the rotation changes only the angle ``φ`` between ``h`` and ``b1``;
@@ -37,15 +37,15 @@ __all__ = ["angles_from_strength", "angular", "feature_direction"]
 _ROTATIONS = ("by", "target")
 
 
-def feature_direction(W_dec: torch.Tensor) -> torch.Tensor:
-    """Unit vector along the sum of the unit decoder rows ``[k, d] -> [d]`` (float64)."""
-    rows = W_dec.detach().to(torch.float64)
+def feature_direction(directions: torch.Tensor) -> torch.Tensor:
+    """Unit vector along the sum of the unit feature directions ``[k, d] -> [d]`` (float64)."""
+    rows = directions.detach().to(torch.float64)
     norms = rows.norm(dim=-1, keepdim=True)
     if bool((norms == 0).any()):
-        raise ValueError("a decoder row is zero, so the feature has no direction to rotate toward")
+        raise ValueError("a feature direction d_i is zero, so the feature has no direction to rotate toward")
     total = (rows / norms).sum(dim=0)
     if float(total.norm()) < 1e-8:
-        raise ValueError("the features' unit decoder directions cancel out; steer them separately")
+        raise ValueError("the features' unit directions cancel out; steer them separately")
     return total / total.norm()
 
 
@@ -95,7 +95,7 @@ def angular(
     if rotation not in _ROTATIONS:
         raise ValueError(f"rotation={rotation!r} is not known; use 'by' (turn by the angle toward the feature) "
                          "or 'target' (set the angle)")
-    b1_64 = feature_direction(weights.W_dec)
+    b1_64 = feature_direction(weights.directions)
     theta = angles_from_strength(strength, k)
     per_row = theta.ndim == 1
     by = rotation == "by"

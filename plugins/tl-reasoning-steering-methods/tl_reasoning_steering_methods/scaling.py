@@ -1,15 +1,15 @@
 """Multiplicative steering: scale a feature where it is present instead of adding a constant.
 
 ``how="latent"`` (default): the SAE latent is multiplied by ``1 + γ`` keeping the SAE error term,
-``f_i ← (1 + γ)·f_i(x)``, i.e. the rank-1 update ``x′ = x + γ·Σ_i f_i(x)·W_dec[i]``. Tokens where the
-feature is silent are untouched, so the edit is conditional by construction; ``γ = −1`` is latent
+``f_i ← (1 + γ)·f_i(x)``, i.e. the rank-1 update ``x′ = x + γ·Σ_i f_i(x)·d_i`` with
+``d_i = decode(e_i) − decode(0)``. Tokens where the feature is silent are untouched, so the edit is conditional by construction; ``γ = −1`` is latent
 ablation, ``γ = 0`` the identity. It is the multiplicative counterpart of additive steering that
 Stoehr et al. study in "Activation Scaling for Steering and Interpreting Language Models" (Findings
 of EMNLP 2024, arXiv:2410.04962) — there on whole activation vectors, here on SAE latents, with
 the SAE error term kept as tl-reasoning's built-in ``clamp`` keeps it.
 
-``how="projection"``: the component of the residual along each unit decoder direction is scaled,
-``x′ = x + γ·(x·d̂)·d̂`` (Neuronpedia's orthogonal-decomposition steering ``(I − P)x + c·Px`` with
+``how="projection"``: the component of the residual along each unit feature direction
+``d̂ = d_i/‖d_i‖`` is scaled, ``x′ = x + γ·(x·d̂)·d̂`` (Neuronpedia's orthogonal-decomposition steering ``(I − P)x + c·Px`` with
 ``c = 1 + γ``); several features are applied one after the other.
 
 ``strength`` γ is one value, one per feature ``[k]`` or one row per batch row ``[batch, k]``;
@@ -68,7 +68,7 @@ def scale(
 
         return scale_latents
     if how == "projection":
-        directions = unit_rows(weights.W_dec)  # [k, d]
+        directions = unit_rows(weights.directions)  # [k, d]
 
         def scale_projections(act: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
             dirs = directions.to(device=act.device, dtype=act.dtype)
