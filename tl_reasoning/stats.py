@@ -9,12 +9,13 @@ touching the model.
 
 Statistics are saved as one safetensors file whose header carries JSON metadata (configuration,
 progress, data fingerprint) and a SHA-256 of the tensors, so corrupted files and statistics
-computed under other settings are refused with an error naming the problem.
+computed under other settings are refused with an error naming the problem. The header records
+the unit convention (:data:`~tl_reasoning.units.UNITS`: folded activations are ``f_i · ‖d_i‖`` with
+``d_i = decode(e_i) − decode(0)``); files without it (the old ``‖W_dec,i‖`` fold) are refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -24,7 +25,19 @@ from typing import Any
 
 import torch
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "FeatureStats", "StatsFileError", "StatsMismatchError", "check_config"]
+from tl_reasoning.stats_checks import (
+    StatsFileError,
+    StatsMismatchError,
+    StatsUnitsError,
+    check_config,
+    check_same,
+    check_units,
+    checksum,
+)
+from tl_reasoning.units import UNITS
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "UNITS", "FeatureStats", "StatsFileError", "StatsMismatchError",
+           "StatsUnitsError", "check_config", "check_units"]
 
 FORMAT = "tl_reasoning.feature_stats"
 FORMAT_VERSION = 1
@@ -37,14 +50,6 @@ _CORE = ("sum_window", "count_window", "sum_other", "count_other", "sum_word", "
 _ADDITIVE = ("sum_window", "count_window", "sum_other", "count_other", "sum_word", "count_word", "sumsq_window",
              "sumsq_other", "sum_matched", "count_matched", "hist")
 _SAME = ("hist_edges", "decoder_norm")
-
-
-class StatsFileError(ValueError):
-    """A statistics file that cannot be used: missing metadata, corrupted, wrong format."""
-
-
-class StatsMismatchError(ValueError):
-    """Statistics computed under another configuration than the one they are combined with."""
 
 
 @dataclass
@@ -81,7 +86,8 @@ class FeatureStats:
     hist_edges: torch.Tensor | None = None
     """``[B - 1]`` bin edges: bins ``(0, e0)``, ``[e0, e1)``, …, ``[e_last, ∞)``."""
     decoder_norm: torch.Tensor | None = None
-    """``[F]`` the ‖W_dec,i‖ the activations were multiplied by (ones when raw)."""
+    """``[F]`` the ‖d_i‖ (:func:`~tl_reasoning.units.unit_norms`) the activations were multiplied by
+    (ones when raw)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """JSON metadata: ``config`` (what must match to merge or resume), ``progress``, ``sources``."""
 
@@ -213,9 +219,10 @@ class FeatureStats:
         return self._variance(self.sum_other, self.sumsq_other, self.count_other)
 
     def f_max(self, raw: bool = True) -> torch.Tensor:
-        """``[F]`` maximum activation; ``raw=True`` divides out the decoder norm (units of ``sae.encode``).
+        """``[F]`` maximum activation; ``raw=True`` divides out ‖d_i‖ (units of ``sae.encode``).
 
-        Steering adds ``γ · f_max · W_dec,i``: use raw f_max with the unfolded ``W_dec``.
+        Steering adds ``γ · f_max · d_i``: use raw f_max with ``d_i``
+        (:func:`~tl_reasoning.units.unit_directions`).
         """
         if self.max_activation is None:
             raise ValueError("these statistics have no maximum activations; recompute them with collect_stats")
@@ -274,7 +281,7 @@ class FeatureStats:
 
         out = self.copy()
         for other in others:
-            _check_same(out, other)
+            check_same(out, other, _OPTIONAL, _SAME)
             for name in _ADDITIVE:
                 mine, theirs = getattr(out, name), getattr(other, name)
                 if mine is not None:
@@ -330,8 +337,8 @@ class FeatureStats:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = self.tensors()
-        header = {"format": FORMAT, "version": FORMAT_VERSION, "words": self.words, "meta": self.meta,
-                  "checksum": _checksum(tensors)}
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "units": UNITS, "words": self.words,
+                  "meta": self.meta, "checksum": checksum(tensors)}
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             save_file(tensors, str(tmp), metadata={FORMAT: json.dumps(header)})
@@ -345,8 +352,8 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], expect_config: Mapping[str, Any] | None = None) -> FeatureStats:
-        """Read a file written by :meth:`save`; refuse corrupted files and, with ``expect_config``,
-        statistics computed under another configuration."""
+        """Read a file written by :meth:`save`; refuse corrupted files, files in other units
+        (:class:`StatsUnitsError`) and, with ``expect_config``, statistics computed under another configuration."""
         from safetensors import safe_open
 
         path = Path(path)
@@ -368,7 +375,8 @@ class FeatureStats:
         if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
             raise StatsFileError(f"{path}: statistics format {header.get('format')} v{header.get('version')} is not "
                                  f"{FORMAT} v{FORMAT_VERSION}; recompute them with this version")
-        if _checksum(tensors) != header.get("checksum"):
+        check_units(header.get("units"), str(path))
+        if checksum(tensors) != header.get("checksum"):
             raise StatsFileError(f"{path}: checksum mismatch, the statistics file is corrupted; delete it and "
                                  "compute the statistics again")
         missing = [name for name in _CORE if name not in tensors]
@@ -383,49 +391,3 @@ class FeatureStats:
         if expect_config is not None:
             check_config(stats.meta.get("config", {}), expect_config, what=str(path))
         return stats
-
-
-def check_config(found: Mapping[str, Any], expected: Mapping[str, Any], what: str = "statistics") -> None:
-    """Raise :class:`StatsMismatchError` naming the first key whose values differ."""
-    found, expected = _jsonable(found), _jsonable(expected)
-    for key in sorted(set(found) | set(expected)):
-        if found.get(key) != expected.get(key):
-            raise StatsMismatchError(
-                f"{what} was computed with {key}={_short(found.get(key))}, but this run uses "
-                f"{key}={_short(expected.get(key))}; use the same settings, or another output directory "
-                "(--overwrite starts afresh)"
-            )
-
-
-def _check_same(a: FeatureStats, b: FeatureStats) -> None:
-    if a.words != b.words:
-        raise StatsMismatchError(f"cannot merge statistics over different words: {a.words} vs {b.words}")
-    if a.n_features != b.n_features:
-        raise StatsMismatchError(f"cannot merge statistics of {a.n_features} and {b.n_features} features")
-    check_config(b.meta.get("config", {}), a.meta.get("config", {}), what="a shard")
-    for name in (*_OPTIONAL, *_SAME):
-        x, y = getattr(a, name), getattr(b, name)
-        if (x is None) != (y is None):
-            raise StatsMismatchError(f"cannot merge: {name} is collected in one shard but not the other")
-    for name in _SAME:
-        x, y = getattr(a, name), getattr(b, name)
-        if x is not None and not torch.equal(x, y):
-            raise StatsMismatchError(f"cannot merge: the shards have different {name}")
-
-
-def _checksum(tensors: Mapping[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
     parser.add_argument("--dtype", default=None, help="model and SAE dtype, e.g. float32, bfloat16")
     parser.add_argument("--no-decoder-norm", action="store_true",
-                        help="use raw SAE activations instead of f_i·‖W_dec,i‖ (the official code's units)")
+                        help="use raw sae.encode activations instead of f_i·‖d_i‖, d_i = decode(e_i) − decode(0)")
     parser.add_argument("--no-word-boundary", action="store_true",
                         help="match vocabulary ids anywhere, also inside longer words (the official code)")
     parser.add_argument("--checkpoint-every", type=int, default=50,

@@ -54,7 +54,7 @@ def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
     """``(table, meta, stats)`` from a scores directory, a ``ScoreResult`` or a DataFrame.
 
     ``stats`` (a :class:`~tl_reasoning.FeatureStats`) is ``None`` when the directory has no
-    ``stats.safetensors``.
+    ``stats.safetensors``. A folder scored with another unit convention is refused (rescore).
     """
     import json
 
@@ -62,6 +62,7 @@ def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
 
     from tl_reasoning.scoring.result import ScoreResult
     from tl_reasoning.stats import FeatureStats
+    from tl_reasoning.stats_checks import check_score_folder
 
     if isinstance(scores, ScoreResult):
         return scores.table, scores.meta(), scores.stats
@@ -75,6 +76,7 @@ def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
         if (root / "scores" / "scores.csv").is_file():
             raise FileNotFoundError(f"{csv} not found; {root} is a demo folder: its scores are in {root / 'scores'}")
         raise FileNotFoundError(f"{csv} not found; run `tl-reasoning score ... --out {root}` first")
+    check_score_folder(root)
     meta_path, stats_path = root / "meta.json", root / "stats.safetensors"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     stats = FeatureStats.load(stats_path) if stats_path.is_file() else None

@@ -98,6 +98,9 @@ def _score_table(scores: Any) -> pd.DataFrame | None:
         if not csv.is_file():
             hint = f" (a demo folder: use {path / 'scores'})" if (path / "scores" / "scores.csv").is_file() else ""
             raise FileNotFoundError(f"{csv} not found; `tl-reasoning score --out DIR` writes DIR/scores.csv{hint}")
+        from tl_reasoning.stats_checks import check_score_folder
+
+        check_score_folder(csv)
         try:
             return pd.read_csv(csv)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

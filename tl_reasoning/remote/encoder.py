@@ -35,9 +35,11 @@ class EncoderWeights:
     k: int | None = None
     """TopK: number of active features per token."""
     scale: torch.Tensor | None = None
-    """``[F]`` decoder norms multiplied into the codes (the scoring's ``decoder_norm``)."""
+    """``[F]`` ‖d_i‖ multiplied into the codes (the scoring's ``decoder_norm``, computed locally by
+    :func:`~tl_reasoning.units.unit_norms` and shipped as a plain tensor)."""
     pre_scale: torch.Tensor | None = None
-    """``[F]`` decoder norms multiplied into the pre-activations (sae-lens ``rescale_acts_by_decoder_norm``)."""
+    """``[F]`` ‖W_dec,i‖ multiplied into the pre-activations (sae-lens ``rescale_acts_by_decoder_norm``:
+    part of that SAE's ``encode``, not a fold)."""
 
     @classmethod
     def from_sae(cls, sae: Any, *, dtype: torch.dtype | None = None, scale: torch.Tensor | None = None

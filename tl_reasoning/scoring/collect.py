@@ -3,9 +3,10 @@
 Per batch of documents: tokenize each document on its own (BOS prepended, right padding), run the
 model once up to the SAE's site (``backend.capture`` stops there), keep the counted tokens (no
 BOS/EOS/padding), encode them with the SAE's own ``encode`` in bounded chunks, optionally scale by
-‖W_dec,i‖, and add ``indicatorsᵀ · activations`` to the running sums. Memory is bounded by the
-batch and chunk sizes, whatever the corpus size. The official code instead re-ran the model for
-each batch of 48 features (paper.md §10).
+‖d_i‖ (:func:`~tl_reasoning.units.unit_norms`, what ``fold_W_dec_norm`` gives), and add
+``indicatorsᵀ · activations`` to the running sums. Memory is bounded by the batch and chunk sizes,
+whatever the corpus size. The official code instead re-ran the model for each batch of 48 features
+(paper.md §10).
 
 With a checkpoint path the statistics are saved (atomically) every ``checkpoint_every`` batches and
 at the end; a later call with the same settings resumes from the file, skipping the documents it
@@ -29,6 +30,7 @@ from tl_reasoning.scoring.fingerprint import DataFingerprint
 from tl_reasoning.scoring.kernels import accumulate, log_bin_edges
 from tl_reasoning.scoring.windows import token_indicators, valid_tokens
 from tl_reasoning.stats import FeatureStats, StatsMismatchError, check_config
+from tl_reasoning.units import unit_norms
 from tl_reasoning.vocab.expand import ExpandedVocabulary, expand_vocabulary
 from tl_reasoning.vocab.matching import TokenEdges
 
@@ -55,12 +57,16 @@ class _Reiterable:
 
 
 def decoder_norms(sae: Any) -> torch.Tensor:
-    """``[d_sae]`` ‖W_dec,i‖ (float32, on the SAE's device)."""
-    return sae.W_dec.detach().float().norm(dim=1)
+    """``[d_sae]`` ‖d_i‖, ``d_i = decode(e_i) − decode(0)`` (float32, on the SAE's device): the fold factor.
+
+    ``‖W_dec,i‖`` for a plain SAE, 1 for a TopK SAE with ``rescale_acts_by_decoder_norm`` (its
+    ``encode`` is already folded); see :mod:`tl_reasoning.units`.
+    """
+    return unit_norms(sae).to(sae.W_dec.device)
 
 
 def encode_features(sae: Any, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """``sae.encode(x)`` as dense float32 ``[N, d_sae]``, times ``scale`` (decoder norms) if given."""
+    """``sae.encode(x)`` as dense float32 ``[N, d_sae]``, times ``scale`` (‖d_i‖) if given."""
     with torch.no_grad():
         feats = sae.encode(x.to(sae.W_dec.device, sae.W_dec.dtype))
         if feats.is_sparse:

@@ -14,7 +14,8 @@ class StatsConfig:
 
     ``window``: tokens (before, after) every matched token; the official code's ``(1, 2)`` by
     default, the paper's text says ``(2, 3)``. ``decoder_norm``: multiply each activation by
-    ‖W_dec,i‖ (what the official code gets from ``fold_W_dec_norm``). ``word_boundary``: reject
+    ‖d_i‖, ``d_i = decode(e_i) − decode(0)`` (exactly what sae-lens's ``fold_W_dec_norm`` gives; the
+    official code folds). ``word_boundary``: reject
     matches inside longer words. ``context_size``: tokens per document, BOS included (longer
     documents are truncated). ``hist``: ``(low, high, bins per decade)`` of the per-feature log
     histogram, ``None`` to skip it. ``batch_size`` documents per forward pass; ``chunk_tokens``

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tl_reasoning.scoring.collect import decoder_norms, encode_features, texts_of
+from tl_reasoning.scoring.collect import encode_features, texts_of
 from tl_reasoning.scoring.windows import valid_tokens
+from tl_reasoning.units import unit_directions
 from tl_reasoning.vocab.expand import ExpandedVocabulary, TokenVariant, expand_vocabulary
 from tl_reasoning.vocab.matching import TokenEdges, match_words
 
@@ -79,7 +80,7 @@ def injection_test(
 
     Columns: ``feature, mean_injected, mean_reasoning_matched, mean_plain_other, ratio, n_injected,
     n_matched``; ``ratio = mean_injected / mean_reasoning_matched`` (NaN when the feature never
-    fires on the words in reasoning text). Activations are scaled by ‖W_dec,i‖ like the statistics
+    fires on the words in reasoning text). Activations are scaled by ‖d_i‖ like the statistics
     unless ``decoder_norm=False``. ``plain`` / ``reasoning``: corpus specs or lists of texts.
     """
     import pandas as pd
@@ -91,7 +92,7 @@ def injection_test(
     site = check_sae_compatible(backend.model, sae, site)
     expanded = vocab if isinstance(vocab, ExpandedVocabulary) else expand_vocabulary(vocab, backend.tokenizer)
     feats = torch.as_tensor(list(features), dtype=torch.long)
-    scale = decoder_norms(sae)[feats.to(sae.W_dec.device)] if decoder_norm else None
+    scale = unit_directions(sae, feats).norm(dim=1).to(sae.W_dec.device) if decoder_norm else None
     rng = random.Random(seed)
     special = sorted(backend.special_token_ids)
     bos = [backend.bos_token_id] if backend.bos_token_id is not None else []

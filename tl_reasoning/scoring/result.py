@@ -19,6 +19,7 @@ import torch
 from tl_reasoning.scoring.controls import top_word
 from tl_reasoning.scoring.reason_score import reason_score, word_entropy
 from tl_reasoning.stats import FeatureStats
+from tl_reasoning.units import UNITS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,9 +51,9 @@ class ScoreResult:
         return self.table.head(n)
 
     def meta(self) -> dict[str, Any]:
-        """The statistics' metadata plus the scoring settings (written to ``meta.json``)."""
-        return {**self.stats.meta, "words": self.stats.words, "tokens_seen": self.stats.tokens_seen,
-                "docs_seen": self.stats.docs_seen,
+        """The statistics' metadata, unit convention and scoring settings (written to ``meta.json``)."""
+        return {**self.stats.meta, "units": UNITS, "words": self.stats.words,
+                "tokens_seen": self.stats.tokens_seen, "docs_seen": self.stats.docs_seen,
                 "scoring": {"alpha": self.alpha, "quantile": self.quantile, "threshold": self.threshold,
                             "n_selected": len(self.selected), "n_features": self.stats.n_features,
                             "controls": list(self.controls)}}

@@ -97,10 +97,12 @@ def f_max_from_stats(stats: Any, features: int | Sequence[int], key: str | None 
     ``stats`` is a :class:`~tl_reasoning.stats.FeatureStats`, a ``[d_sae]`` tensor, a
     ``stats.safetensors`` file (as written by ``tl-reasoning score``) or the directory holding one.
     From ``FeatureStats`` the value read is ``stats.f_max(raw=True)`` — the ``max_activation`` tensor
-    divided by the ``decoder_norm`` it was collected with, i.e. in the units of ``sae.encode``, the
-    units steering multiplies ``W_dec`` by. Other safetensors files are searched for ``key`` or the
-    first of :data:`STATS_MAX_KEYS` (``max_activation``, divided by ``decoder_norm`` if present, then
-    ``max``). Raises ``ValueError`` naming what was found when there is no maximum.
+    divided by the ``‖d_i‖`` it was folded with (``decoder_norm``), i.e. in the units of ``sae.encode``,
+    the units steering multiplies ``d_i = decode(e_i) − decode(0)`` by. Statistics files written with
+    the old ``‖W_dec,i‖`` fold are refused (:class:`~tl_reasoning.stats.StatsUnitsError`: rescore).
+    Other safetensors files are searched for ``key`` or the first of :data:`STATS_MAX_KEYS`
+    (``max_activation``, divided by ``decoder_norm`` if present, then ``max``). Raises ``ValueError``
+    naming what was found when there is no maximum.
     """
     feats = [int(features)] if isinstance(features, int) else [int(f) for f in features]
     table = _max_tensor(stats, key)
@@ -142,10 +144,12 @@ def _from_file(path: Path, key: str | None) -> torch.Tensor:
         raise FileNotFoundError(f"no ReasonScore statistics at {file}; pass the directory written by "
                                 "`tl-reasoning score` (it holds stats.safetensors) or give --f-max")
     if key is None:
-        from tl_reasoning.stats import FeatureStats, StatsFileError
+        from tl_reasoning.stats import FeatureStats, StatsFileError, StatsUnitsError
 
         try:
             return FeatureStats.load(file).f_max(raw=True).detach().cpu()
+        except StatsUnitsError:
+            raise
         except StatsFileError:
             pass  # a plain safetensors file: look for the keys below
     tensors = load_file(str(file))

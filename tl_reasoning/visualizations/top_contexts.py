@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from tl_reasoning.units import unit_directions
 from tl_reasoning.views import Component, View, cv_tokens, esc
 
 __all__ = ["TopContexts", "TopKAccumulator", "gather_top_contexts", "top_contexts_view"]
@@ -146,7 +147,8 @@ def gather_top_contexts(
 
     ``data``: a corpus spec or a list of texts/dicts (as :func:`tl_reasoning.score_features`).
     ``window``: tokens (before, after) shown around each maximum. ``decoder_norm``: activations
-    times ‖W_dec,i‖, the units of ``tl-reasoning score`` (default); ``False`` for raw ``sae.encode``.
+    times ‖d_i‖ (:func:`~tl_reasoning.units.unit_norms`), the units of ``tl-reasoning score``
+    (default); ``False`` for raw ``sae.encode``.
     BOS, EOS and padding never compete.
     """
     from tl_reasoning.loading.saes import check_sae_compatible
@@ -164,7 +166,7 @@ def gather_top_contexts(
     if bad:
         raise ValueError(f"features {bad[:5]} are out of range for an SAE with {d_sae} features")
     index = torch.tensor(feature_list, device=sae.W_dec.device)
-    norms = sae.W_dec.detach()[index].float().norm(dim=1) if decoder_norm else None
+    norms = unit_directions(sae, index).norm(dim=1).to(sae.W_dec.device) if decoder_norm else None
     special = sorted(backend.special_token_ids)
     acc = TopKAccumulator(len(feature_list), k, *window)
     docs = itertools.islice(iter(texts_of(data, text_field)), max_docs)
