@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.conftest import D_MODEL
-from tl_reasoning.scoring import StatsConfig, collect_stats, score_stats
+from tl_reasoning.scoring import StatsConfig, collect_stats, injection_test, score_stats
 from tl_reasoning.scoring.collect import decoder_norms
 from tl_reasoning.stats import FeatureStats, StatsUnitsError
 from tl_reasoning.units import UNITS, unit_directions, unit_norms
@@ -105,7 +105,7 @@ def test_statistics_and_scores_equal_those_of_a_folded_copy(models, kind):
 
 
 @pytest.mark.parametrize("kind", ["relu", "topk_rescaled"])
-def test_remote_encoder_and_top_contexts_fold_by_unit_norms(models, kind):
+def test_remote_encoder_top_contexts_and_injection_fold_by_unit_norms(models, kind):
     from tl_reasoning.remote.encoder import EncoderWeights, encode_dense
     from tl_reasoning.visualizations import gather_top_contexts
 
@@ -120,6 +120,13 @@ def test_remote_encoder_and_top_contexts_fold_by_unit_norms(models, kind):
     raw = gather_top_contexts(models["hooked"], sae, DOCS, feats, k=2, decoder_norm=False)
     norms = unit_norms(sae)[feats]
     torch.testing.assert_close(scaled.values, raw.values * norms[:, None], rtol=1e-5, atol=1e-6)
+    plain, reasoning = DOCS[1::2], DOCS[::2]
+    inj = injection_test(models["hooked"], sae, feats, plain, reasoning, n_docs=6, context_size=32)
+    inj_raw = injection_test(models["hooked"], sae, feats, plain, reasoning, n_docs=6, context_size=32,
+                             decoder_norm=False)
+    for column in ("mean_injected", "mean_reasoning_matched"):
+        torch.testing.assert_close(torch.tensor(inj[column].to_numpy()).float(),
+                                   torch.tensor(inj_raw[column].to_numpy()).float() * norms, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["layer_norm", "constant_norm_rescale"])
