@@ -19,7 +19,8 @@ def test_steer_json_schema(tiny_model_dir, tiny_sae_dir, capsys):
                       "--f-max", "3", "--f-max", "2", "--positions", "generated", "--json"))
     assert code == 0
     data = json.loads(capsys.readouterr().out)  # exactly one JSON object
-    assert set(data) == {"baseline", "steered", "features", "mode", "positions"}
+    assert set(data) == {"baseline", "steered", "features", "mode", "positions", "push", "requested_rho"}
+    assert data["push"]["rho"] > 0 and data["push"]["changed_tokens"] > 0 and data["requested_rho"] is None
     for key in ("baseline", "steered"):
         assert set(data[key]) == {"text", "tokens"}
         assert isinstance(data[key]["text"], str) and len(data[key]["tokens"]) == 6

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 #: Documents of the organism's reasoning corpus used to estimate f_max when nothing else gives it.
@@ -27,7 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sae-id", help="SAE id inside a sae-lens release or folder inside a Hub repo")
     parser.add_argument("--feature", type=int, action="append", required=True,
                         help="SAE feature index to steer (repeat for several)")
-    parser.add_argument("--strength", type=float, default=2.0, help="γ (default 2.0, the paper's benchmark value)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--strength", type=float, default=None, help="γ (default 2.0, the paper's benchmark value)")
+    size.add_argument("--rho", type=float, default=None,
+                      help="push size instead of γ: rho = ‖Δ‖ / mean‖x‖ at the site, measured on the prompt "
+                      "(mode add; the paper's γ = 2 is about 0.1-0.2 on its model)")
     parser.add_argument("--mode", default="add", help="add (paper Eq. 7, default), clamp, cap, ablate or a plugin's")
     parser.add_argument("--prompt", required=True, help="the prompt (the chat template is not applied)")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -113,8 +118,18 @@ def run(args: argparse.Namespace) -> int:
         resolve_token_id(backend_for(model), args.think_end)  # a single token, before generating anything
     if f_max is None and getattr(factory, "uses_f_max", args.mode != "ablate"):
         f_max = _organism_f_max(model, sae, args.feature, site)
-    steering = feature_steering(sae, args.feature, strength=args.strength, mode=args.mode, f_max=f_max,
+    def make(strength: float) -> Any:
+        return feature_steering(sae, args.feature, strength=strength, mode=args.mode, f_max=f_max,
                                 positions=positions, site=site, **options)
+
+    strength = 2.0 if args.strength is None else args.strength
+    if not math.isfinite(strength):
+        raise ValueError(f"--strength must be a finite number, got {strength}")
+    if args.rho is not None:
+        from tl_reasoning.steering.push import strength_for_rho
+
+        strength = strength_for_rho(model, make, args.prompt, args.rho)
+    steering = make(strength)
     sampling = dict(do_sample=args.temperature is not None, temperature=args.temperature or 1.0, seed=args.seed)
     if args.temperature is not None and args.seed is None:
         sampling["seed"] = 0  # the same draws for both runs
@@ -125,21 +140,26 @@ def run(args: argparse.Namespace) -> int:
     per_feature = [
         {"feature": f,
          "f_max": f_values[i] if isinstance(f_values, list) else f_values,
-         "strength": args.strength}
+         "strength": strength}
         for i, f in enumerate(args.feature)
     ]
+    push = steered.push[0] if steered.push else None
     if args.json:
         print(json.dumps({
             "baseline": {"text": base.text, "tokens": base.tokens},
             "steered": {"text": steered.text, "tokens": steered.tokens},
             "features": per_feature, "mode": args.mode, "positions": str(positions),
+            "push": push.to_dict() if push is not None else None, "requested_rho": args.rho,
         }))
         return 0
     words = reasoning_words()
     described = ", ".join(f"#{d['feature']} (f_max {d['f_max']:.4g})" if isinstance(d["f_max"], float)
                           else f"#{d['feature']}" for d in per_feature)
     print(f"prompt: {args.prompt}")
-    print(f"steering {described} at {site}: mode {args.mode}, strength {args.strength}, positions {positions}")
+    print(f"steering {described} at {site}: mode {args.mode}, strength {strength:.4g}, positions {positions}")
+    if push is not None and push.rho is not None:
+        print(f"push: rho = ‖Δ‖/mean‖x‖ = {push.rho:.3f} (‖Δ‖ {push.push_norm:.4g}, mean‖x‖ {push.x_norm:.4g}, "
+              f"{push.changed_tokens}/{push.tokens} tokens changed)")
     print(f"reasoning words marked [like this]: {', '.join(words)}\n")
     print(side_by_side(mark_words(base.text, words), mark_words(steered.text, words), args.width,
                        (f"baseline ({count_words(base.text, words)} reasoning words)",

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from tl_reasoning.steering.push import PushReport, real_token_mask
 from tl_reasoning.steering.session import SteeringHandle, add_steering
 from tl_reasoning.steering.spec import Steering
 
@@ -27,6 +28,8 @@ class Generation:
     """New token ids (the first EOS included, nothing after it)."""
     text: str
     """The new tokens decoded, special tokens (BOS/EOS/pad) left out, ``</think>`` etc. kept."""
+    push: tuple[PushReport, ...] = ()
+    """ρ of each steering of this call, measured over the whole batch (empty: unsteered or remote)."""
 
 
 def generate(
@@ -61,7 +64,9 @@ def generate(
     batch = backend.tokenize(texts, padding_side="left")
     handle: SteeringHandle | None = None
     if steering is not None:
-        handle = add_steering(model, steerings=steering, think_end=think_end)
+        handle = add_steering(model, steerings=steering, think_end=think_end,
+                              measure=remote is None or remote is False)
+        handle.set_prompt_mask(real_token_mask(backend, batch.input_ids, batch.attention_mask))
     try:
         with _remote_context(backend, remote):
             out = backend.generate(batch.input_ids, batch.attention_mask, max_new_tokens=max_new_tokens,
@@ -70,6 +75,7 @@ def generate(
     finally:
         if handle is not None:
             handle.remove()
+    push = tuple(handle.push()) if handle is not None else ()
     new = out[:, batch.input_ids.shape[1]:].tolist()
     skip = backend.special_token_ids
     results = []
@@ -78,7 +84,7 @@ def generate(
         if stop_at_eos and eos is not None and eos in row:
             row = row[: row.index(eos) + 1]
         text = backend.decode([t for t in row if t not in skip])
-        results.append(Generation(prompt, [int(t) for t in row], text))
+        results.append(Generation(prompt, [int(t) for t in row], text, push))
     return results
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from tl_reasoning.backends.base import Backend, EditHandle, TokenObserverHandle
 from tl_reasoning.interventions.common import preserve_norm
 from tl_reasoning.positions import PositionTracker, masked_edit
+from tl_reasoning.steering.push import PushMeter, PushReport
 from tl_reasoning.steering.spec import Steering, feature_steering
 
 __all__ = ["SteeringHandle", "add_steering", "resolve_token_id", "steer"]
@@ -31,6 +32,16 @@ class SteeringHandle:
         self.edits: list[EditHandle] = []
         self.observer: TokenObserverHandle | None = None
         self.tracker: PositionTracker | None = None
+        self.meters: list[PushMeter] = []
+
+    def set_prompt_mask(self, mask: Any) -> None:
+        """Tell the push meters which prompt tokens are real (``[batch, prompt_len]``, no BOS, no padding)."""
+        for meter in self.meters:
+            meter.prompt_mask = mask
+
+    def push(self) -> list[PushReport]:
+        """ρ = ‖Δ‖ / mean‖x‖ of each steering so far (empty when installed with ``measure=False``)."""
+        return [meter.report() for meter in self.meters]
 
     @property
     def active(self) -> bool:
@@ -79,6 +90,7 @@ def add_steering(
     *,
     steerings: Sequence[Steering] | Steering = (),
     think_end: int | str = "</think>",
+    measure: bool = True,
     **kwargs: Any,
 ) -> SteeringHandle:
     """Steer ``model`` until the returned handle is removed.
@@ -88,6 +100,8 @@ def add_steering(
     ``stats``, ``positions``, ``site``, ``preserve_norm``, intervention options), or ready
     :class:`Steering` objects in ``steerings`` (several SAEs, sites or directions at once), or
     both. ``think_end`` is the token closing the thinking section (for ``positions="thinking"``).
+    ``measure``: record the push ρ of each steering (:meth:`SteeringHandle.push`); turn it off for
+    edits that run inside remote traces.
     """
     from tl_reasoning.plugins import backend_for
 
@@ -118,6 +132,10 @@ def add_steering(
             edit = preserve_norm(item.edit) if item.preserve_norm else item.edit
             if handle.tracker is not None:
                 edit = masked_edit(edit, handle.tracker, item.positions)
+            if measure:
+                meter = PushMeter(backend.check_site(item.site).name)
+                handle.meters.append(meter)
+                edit = meter.wrap(edit)
             handle.edits.append(backend.add_edit(item.site, edit))
     except BaseException:
         handle.remove()
