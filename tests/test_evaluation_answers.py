@@ -128,3 +128,37 @@ def test_answer_keys_group_equal_answers_for_voting():
     assert answer_key("042", "integer") == answer_key("42", "integer")
     assert answer_key("c", "choice") == "C"
     assert answer_key(None, "math") is None
+
+
+SYMBOLIC_PAIRS = [("\\frac{\\sqrt2}{2}", "\\sqrt{2}/2"), ("1+x^2", "x^2+1"), ("\\frac{\\pi}{3}", "\\pi/3"),
+                  ("2\\sqrt{3}", "\\sqrt{12}")]
+
+
+@pytest.mark.parametrize(("predicted", "gold"), SYMBOLIC_PAIRS)
+def test_math_verify_decides_symbolic_equivalence_the_normaliser_misses(predicted, gold):
+    pytest.importorskip("math_verify")
+    assert math_equal(predicted, gold)
+    assert not math_equal(predicted, gold, use_math_verify=False)  # the normaliser alone says "different"
+
+
+@pytest.mark.parametrize(("predicted", "gold"), [("13", "12"), ("\\pi", "3.14159"), ("x^2", "x^3"),
+                                                 ("\\frac{1}{3}", "0.33")])
+def test_math_verify_keeps_different_answers_different(predicted, gold):
+    assert not math_equal(predicted, gold)
+
+
+def test_without_math_verify_the_normaliser_stands(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "math_verify", None)  # import fails as when it is not installed
+    predicted, gold = SYMBOLIC_PAIRS[0]
+    assert not math_equal(predicted, gold)
+    assert math_equal("\\dfrac{1}{2}", "0.5")
+
+
+def test_math_verify_works_off_the_main_thread():
+    pytest.importorskip("math_verify")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(math_equal, *SYMBOLIC_PAIRS[1]).result()

@@ -14,7 +14,10 @@ Math answers are compared after :func:`normalize_math_answer` (spaces, ``\\left`
 leading space is dropped as a unit), ``$``, thousands commas, trailing
 ``.0``, ``\\frac12`` shorthand, a leading ``x =``) and, when both sides are numbers (integers,
 decimals, ``a/b`` or ``\\frac{a}{b}``), by exact rational value. Integer answers (AIME's 0–999)
-are compared as integers (``042`` = ``42``, ``\\boxed{1,887}`` = ``1887``).
+are compared as integers (``042`` = ``42``, ``\\boxed{1,887}`` = ``1887``). When the normaliser
+says "different" and ``math-verify`` is installed (``pip install tl-reasoning[math]``), it decides
+(symbolic equivalence: ``\\sqrt{2}/2`` = ``\\frac{\\sqrt2}{2}``, ``x^2+1`` = ``1+x^2``); without it the
+normaliser's answer stands.
 """
 
 from __future__ import annotations
@@ -206,15 +209,32 @@ def parse_integer(answer: str | int | None) -> int | None:
     return int(value)
 
 
-def math_equal(predicted: str | None, gold: str) -> bool:
-    """Whether two LaTeX answers are equal: same normalised string, or the same number."""
+def math_equal(predicted: str | None, gold: str, *, use_math_verify: bool = True) -> bool:
+    """Whether two LaTeX answers are equal: same normalised string, the same number, or (with
+    ``math-verify`` installed) symbolically equivalent."""
     if predicted is None:
         return False
     a, b = normalize_math_answer(predicted), normalize_math_answer(gold)
     if a == b and a != "":
         return True
     x, y = parse_number(predicted), parse_number(gold)
-    return x is not None and y is not None and x == y
+    if x is not None and y is not None:
+        return x == y
+    return use_math_verify and _math_verify_equal(predicted, gold)
+
+
+def _math_verify_equal(predicted: str, gold: str) -> bool:
+    """``math_verify.verify`` on both answers as LaTeX; ``False`` when it is not installed or fails."""
+    try:
+        from math_verify import parse, verify
+    except ImportError:
+        return False
+    try:  # no signal-based timeouts: they only work in the main thread
+        want = parse(f"${gold}$", parsing_timeout=None)
+        got = parse(f"${predicted}$", parsing_timeout=None)
+        return bool(want and got and verify(want, got, timeout_seconds=None))
+    except Exception:  # a parser crash on odd LaTeX is "not shown equal", never an evaluation failure
+        return False
 
 
 def answer_key(answer: str | None, answer_type: str) -> str | None:
