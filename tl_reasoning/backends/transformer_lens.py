@@ -1,12 +1,16 @@
 """Backend for TransformerLens models: ``HookedTransformer`` and TransformerLens 3 ``TransformerBridge``.
 
 Both expose ``hook_dict`` with TransformerLens names (the Bridge resolves aliases such as
-``blocks.1.hook_resid_post`` to its canonical hook points), so captures and edits are plain torch
-forward hooks on those ``HookPoint`` modules. Edits stay installed on the model until removed, so
-a user's own ``model.generate(...)`` inside ``with steer(...)`` is steered too. Token observers are
-forward pre-hooks on the token embedding module (``model.embed`` on both classes). Logits edits are
-forward hooks on the ``unembed.hook_out`` hook point, whose output is the logits both classes return
-and sample from (every position of every call). Note that
+``blocks.1.hook_resid_post`` to its canonical hook points), so captures, edits and logits edits are
+installed through TransformerLens's own ``HookPoint.add_hook(fn, dir="fwd")``: they are listed in
+``hook_point.fwd_hooks`` (as ``tl_reasoning edit at <site>``), and ``model.reset_hooks()`` removes
+them like any TransformerLens hook (our handle's ``remove()`` stays safe to call afterwards). Edits
+stay installed on the model until removed, so a user's own ``model.generate(...)`` inside
+``with steer(...)`` is steered too. Token observers need token ids, which no ``HookPoint`` sees, so
+they are forward pre-hooks on the token embedding module (``model.embed`` on both classes); they only
+read ids (never change an output) and are removed by their handle, not by ``reset_hooks``. Logits
+edits are on the ``unembed.hook_out`` hook point, whose output is the logits both classes return and
+sample from (every position of every call). Note that
 ``HookedTransformer.generate`` embeds the prompt once and then each sampled token once, with or
 without the KV cache, so observers see the sequence grow token by token even when the uncached
 forward passes rerun the whole sequence.
@@ -14,7 +18,7 @@ forward passes rerun the whole sequence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,6 +31,39 @@ __all__ = ["BridgeBackend", "HookedTransformerBackend", "TransformerLensBackend"
 
 class _StopForward(Exception):
     """Raised by the last capture hook to end the forward pass early."""
+
+
+class _LensHook:
+    """A TransformerLens hook function ``fn(activation, hook) -> activation`` with a readable repr."""
+
+    def __init__(self, label: str, fn: Callable[[torch.Tensor], torch.Tensor | None]) -> None:
+        self.label = label
+        self.fn = fn
+
+    def __call__(self, activation: torch.Tensor, hook: Any = None) -> torch.Tensor | None:
+        return self.fn(activation)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+class _LensRemover:
+    """Removes one hook added with ``HookPoint.add_hook``; idempotent, also after ``reset_hooks``."""
+
+    def __init__(self, point: Any, lens_handle: Any) -> None:
+        self.point = point
+        self.lens_handle = lens_handle
+
+    def remove(self) -> None:
+        self.lens_handle.hook.remove()  # torch's RemovableHandle.remove is idempotent
+        hooks = self.point.fwd_hooks
+        hooks[:] = [h for h in hooks if h is not self.lens_handle]
+
+
+def add_lens_hook(point: Any, label: str, fn: Callable[[torch.Tensor], torch.Tensor | None]) -> _LensRemover:
+    """Add ``fn`` to a TransformerLens ``HookPoint`` through its own API; returns a remover."""
+    point.add_hook(_LensHook(label, fn), dir="fwd")
+    return _LensRemover(point, point.fwd_hooks[-1])
 
 
 class TransformerLensBackend(Backend):
@@ -81,7 +118,7 @@ class TransformerLensBackend(Backend):
         handles = []
 
         def make_hook(site: Site) -> Any:
-            def hook(module: Any, inputs: Any, output: torch.Tensor) -> None:
+            def hook(output: torch.Tensor) -> None:
                 store[site.name] = output.detach()
                 if site == last:
                     raise _StopForward
@@ -91,7 +128,8 @@ class TransformerLensBackend(Backend):
         self._reset_positions()
         try:
             for site in parsed:
-                handles.append(self._hook_point(site).register_forward_hook(make_hook(site)))
+                handles.append(add_lens_hook(self._hook_point(site), f"tl_reasoning capture at {site.name}",
+                                             make_hook(site)))
             with torch.no_grad():
                 try:
                     self.model(input_ids.to(self.device), return_type=None)
@@ -139,11 +177,12 @@ class TransformerLensBackend(Backend):
             handle.reset()
 
     def _install_edit(self, handle: EditHandle) -> None:
-        def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        def hook(output: torch.Tensor) -> torch.Tensor:
             positions = handle.positions_for(output.shape[1], output.device)
             return handle.fn(output, positions)
 
-        self._torch_handles[id(handle)] = self._hook_point(handle.site).register_forward_hook(hook)
+        point = self._hook_point(handle.site)
+        self._torch_handles[id(handle)] = add_lens_hook(point, f"tl_reasoning edit at {handle.site.name}", hook)
 
     def _uninstall_edit(self, handle: EditHandle) -> None:
         torch_handle = self._torch_handles.pop(id(handle), None)
@@ -159,11 +198,11 @@ class TransformerLensBackend(Backend):
                 "edited; use the nnsight backend"
             )
 
-        def hook(module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        def hook(output: torch.Tensor) -> torch.Tensor:
             positions = handle.positions_for(output.shape[1], output.device)
             return handle.fn(output, positions)
 
-        self._torch_handles[id(handle)] = point.register_forward_hook(hook)
+        self._torch_handles[id(handle)] = add_lens_hook(point, "tl_reasoning logits edit", hook)
 
     def _uninstall_logits_edit(self, handle: LogitsEditHandle) -> None:
         torch_handle = self._torch_handles.pop(id(handle), None)
