@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from tl_reasoning.stats_checks import (
+    CHECKSUM_SCOPE,
     StatsFileError,
     StatsMismatchError,
     StatsUnitsError,
@@ -337,18 +338,13 @@ class FeatureStats:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = self.tensors()
-        header = {"format": FORMAT, "version": FORMAT_VERSION, "units": UNITS, "words": self.words,
-                  "meta": self.meta, "checksum": checksum(tensors)}
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            save_file(tensors, str(tmp), metadata={FORMAT: json.dumps(header)})
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        header: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "units": UNITS, "words": self.words,
+                                  "meta": self.meta, "checksum_scope": CHECKSUM_SCOPE}
+        header["checksum"] = checksum(tensors, header)
+        from tl_reasoning.scoring.outputs import write_atomic
+
+        text = json.dumps(header)
+        return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={FORMAT: text}))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], expect_config: Mapping[str, Any] | None = None) -> FeatureStats:
@@ -376,9 +372,13 @@ class FeatureStats:
             raise StatsFileError(f"{path}: statistics format {header.get('format')} v{header.get('version')} is not "
                                  f"{FORMAT} v{FORMAT_VERSION}; recompute them with this version")
         check_units(header.get("units"), str(path))
-        if checksum(tensors) != header.get("checksum"):
-            raise StatsFileError(f"{path}: checksum mismatch, the statistics file is corrupted; delete it and "
-                                 "compute the statistics again")
+        # files since the header checksum cover words and metadata too; older ones only the tensors
+        covered = {k: v for k, v in header.items() if k != "checksum"}
+        expected = checksum(tensors, covered) if header.get("checksum_scope") == CHECKSUM_SCOPE else checksum(tensors)
+        if expected != header.get("checksum"):
+            raise StatsFileError(f"{path}: checksum mismatch, the statistics file (tensors or header: words, "
+                                 "settings, progress) was modified or is corrupted; delete it and compute the "
+                                 "statistics again")
         missing = [name for name in _CORE if name not in tensors]
         if missing:
             raise StatsFileError(f"{path}: statistics file lacks {missing}")

@@ -22,6 +22,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--contexts", type=int, default=10, help="top contexts per feature (default 10)")
     p.add_argument("--steer-prompt", default=None, help="add baseline vs steered generations for this prompt")
     p.add_argument("--strength", type=float, default=2.0, help="γ for --steer-prompt (default 2)")
+    p.add_argument("--context-size", type=int, default=None,
+                   help="tokens per document searched (default: the model's context; longer ones are truncated)")
     p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="output HTML file")
@@ -31,9 +33,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import tl_reasoning
     from tl_reasoning.dashboard import feature_dashboard, load_scores
+    from tl_reasoning.scoring.outputs import check_output_file
     from tl_reasoning.threads import apply_thread_policy
 
     start = time.perf_counter()
+    check_output_file(args.out)  # before any compute
+    for flag in ("top", "max_docs", "contexts"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.context_size is not None and args.context_size < 2:
+        raise ValueError(f"--context-size must be >= 2, got {args.context_size}")
     table, meta, _ = load_scores(args.scores)
     data = args.data or meta.get("sources", {}).get("data")
     if not data:
@@ -45,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     features = [int(f) for f in args.features.split(",")] if args.features else None
     board = feature_dashboard(model, sae, args.scores, data, top=args.top, features=features, max_docs=args.max_docs,
                               contexts=args.contexts, steer_prompt=args.steer_prompt, strength=args.strength,
-                              progress=True)
+                              progress=True, sae_name=args.sae, context_size=args.context_size)
     path = board.save(args.out)
     print(f"wrote {path} ({len(board.features)} features, {path.stat().st_size / 1e6:.2f} MB, "
           f"{time.perf_counter() - start:.1f} s)", file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,8 +89,10 @@ def _labelled(text: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tl_reasoning.diffing import cross_layer_presence, load_candidates
     from tl_reasoning.diffing.decoders import decoder_label
+    from tl_reasoning.scoring.outputs import check_output_dir
     from tl_reasoning.threads import apply_thread_policy, count_parameters
 
+    check_output_dir(args.out)  # before any compute
     if args.scores is None and args.features is None:
         raise ValueError("diff needs candidates: --scores DIR (with --top N or its selected features) or --features")
     if not -1.0 <= args.threshold <= 1.0:
@@ -111,15 +112,17 @@ def run(args: argparse.Namespace) -> int:
     candidates = load_candidates(args.scores, top=args.top, features=args.features)
     by_name: dict[str, Any] = {name: candidates}
     if args.scores:
-        _check_scores_sae(args.scores, saes[name], "--scores", "--sae")
+        _check_scores_sae(args.scores, saes[name], "--scores", "--sae", args.sae)
     if args.base_scores:
-        _check_scores_sae(args.base_scores, saes[base_name], "--base-scores", "--base-sae")
+        _check_scores_sae(args.base_scores, saes[base_name], "--base-scores", "--base-sae", args.base_sae)
         by_name[base_name] = load_candidates(args.base_scores, top=args.top)
     frequencies = {}
     if not args.uniform:
         for label, scores, stats in ((name, args.scores, args.stats), (base_name, args.base_scores, None)):
             found = _stats_path(scores, stats)
             if found is not None and label in by_name:
+                if label == name:
+                    _check_stats_sae(found, saes[name], args.sae)
                 frequencies[label] = found
     result = cross_layer_presence(saes, by_name, threshold=args.threshold, n_random=args.random, seed=args.seed,
                                   frequencies_by_name=frequencies, one_to_one=args.one_to_one, chunk=args.chunk,
@@ -158,23 +161,27 @@ def _stats_path(scores: str | None, stats: str | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _check_scores_sae(scores: str, sae: Any, flag: str, sae_flag: str) -> None:
-    """Warn when the scores were computed for another SAE than the one matched (hash of sampled rows)."""
-    from tl_reasoning.scoring.collect import sae_identity
+def _check_scores_sae(scores: str, sae: Any, flag: str, sae_flag: str, sae_spec: str | None = None) -> None:
+    """Refuse scores (their ``meta.json``) computed for another SAE than the one matched (decoder hash)."""
+    from tl_reasoning.stats_checks import StatsFileError, check_sae_matches
 
     root = Path(scores)
     meta_path = (root if root.is_dir() else root.parent) / "meta.json"
     if not meta_path.is_file():
         return
     try:
-        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("config", {}).get("sae", {})
-    except (json.JSONDecodeError, AttributeError):
-        return
-    if not recorded or not hasattr(sae, "cfg"):
-        return
-    current = sae_identity(sae)
-    for key in ("d_sae", "d_in", "w_dec_sample_sha256"):
-        if key in recorded and recorded[key] != current.get(key):
-            print(f"warning: {flag} were computed for another SAE than {sae_flag} ({key} {recorded[key]} vs "
-                  f"{current.get(key)}); feature ids may not correspond", file=sys.stderr)
-            return
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StatsFileError(f"{meta_path} is not valid JSON ({exc.msg}); rescore with `tl-reasoning score`") from None
+    check_sae_matches(meta, sae, f"{flag} {scores}", f"{sae_flag} {sae_spec}" if sae_spec else sae_flag,
+                      fix=f"pass the scores of {sae_flag} (`tl-reasoning score --sae {sae_spec or 'SAE'} ... --out DIR`)"
+                      f" or the SAE they were scored with as {sae_flag}")
+
+
+def _check_stats_sae(path: Path, sae: Any, sae_spec: str) -> None:
+    """Refuse --stats statistics recorded for another SAE than --sae."""
+    from tl_reasoning.stats import FeatureStats
+    from tl_reasoning.stats_checks import check_sae_matches
+
+    check_sae_matches(FeatureStats.load(path).meta, sae, f"the statistics {path}", f"--sae {sae_spec}",
+                      fix=f"pass --stats of --sae (`tl-reasoning score --sae {sae_spec} ... --out DIR`) or --uniform")

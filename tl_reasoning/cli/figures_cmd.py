@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from tl_reasoning import figures
+    from tl_reasoning.scoring.outputs import check_output_dir
 
-    out = Path(args.out)
+    out = check_output_dir(args.out)  # before any compute
     written: list[Path] = []
     if args.scores:
         from tl_reasoning.dashboard import load_scores

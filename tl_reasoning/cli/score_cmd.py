@@ -37,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="tokens before,after each match (default 1,2 as the official code; the paper: 2,3)")
     parser.add_argument("--alpha", type=float, default=0.7, help="entropy exponent α (default 0.7)")
     parser.add_argument("--quantile", type=float, default=0.997, help="select features above this quantile (0.997)")
-    parser.add_argument("--context-size", type=int, default=1024, help="tokens per document incl. BOS (1024)")
+    parser.add_argument("--context-size", type=int, default=None,
+                        help="tokens per document incl. BOS (default: the model's context; longer documents are "
+                        "truncated and counted)")
     parser.add_argument("--max-tokens", type=int, help="stop after counting this many tokens")
     parser.add_argument("--max-docs", type=int, help="stop after this many documents")
     parser.add_argument("--batch-size", type=int, default=8, help="documents per forward pass (default 8)")
@@ -72,10 +74,15 @@ def _window(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tl_reasoning.scoring.outputs import check_output_dir
     from tl_reasoning.scoring.result import score_stats
     from tl_reasoning.stats import FeatureStats
 
-    out = Path(args.out)
+    out = check_output_dir(args.out)  # before any compute: an unwritable --out must not lose a run
+    if not 0.0 <= args.quantile <= 1.0:
+        raise ValueError(f"--quantile must be in [0, 1] (default 0.997), got {args.quantile}")
+    if not args.alpha >= 0 or args.alpha == float("inf"):
+        raise ValueError(f"--alpha must be a finite number >= 0 (default 0.7), got {args.alpha}")
     if args.stats:
         stats = FeatureStats.load(args.stats)
     else:
@@ -83,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"score needs {', '.join(missing)} (or --stats FILE to rescore saved statistics)")
         stats = _collect(args, out)
+    cut = stats.meta.get("truncated") or {}
+    if cut.get("docs"):
+        print(f"warning: {cut['docs']} documents were longer than the context of {cut.get('context_size')} tokens; "
+              f"{cut['tokens']} tokens past it were not counted (recorded in meta.json 'truncated')", file=sys.stderr)
     result = score_stats(stats, alpha=args.alpha, quantile=args.quantile)
     paths = result.save(out, stats=not (args.stats and Path(args.stats).resolve() == (out / "stats.safetensors").resolve()))
     _print_top(result, args.top)

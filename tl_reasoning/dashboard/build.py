@@ -94,7 +94,7 @@ def feature_dashboard(
     contexts: int = 10,
     window: tuple[int, int] = (8, 4),
     max_docs: int | None = 400,
-    context_size: int = 1024,
+    context_size: int | None = None,
     batch_size: int = 8,
     logit_k: int = 10,
     steer_prompt: str | None = None,
@@ -102,6 +102,7 @@ def feature_dashboard(
     max_new_tokens: int = 48,
     title: str = "tl-reasoning feature dashboard",
     progress: bool = False,
+    sae_name: str | None = None,
 ) -> Dashboard:
     """Dashboard of the ``top`` features by ReasonScore (or of ``features``), one offline HTML page.
 
@@ -109,10 +110,13 @@ def feature_dashboard(
     table. ``data``: the corpus whose top-activating contexts are shown (``max_docs`` documents,
     one pass for all features). Activations are in the units of the scores (decoder-norm folded
     unless the run used ``--no-decoder-norm``). ``steer_prompt`` adds a baseline-vs-steered
-    generation per feature (``strength`` γ, f_max from the statistics).
+    generation per feature (``strength`` γ, f_max from the statistics). Scores recorded for
+    another SAE (decoder hash) raise :class:`~tl_reasoning.stats_checks.StatsSaeMismatchError`
+    (``sae_name``: the SAE's spec, for the message).
     """
     from tqdm.auto import tqdm
 
+    from tl_reasoning.stats_checks import check_sae_matches
     from tl_reasoning.visualizations import (
         activation_histogram,
         gather_top_contexts,
@@ -123,6 +127,10 @@ def feature_dashboard(
     )
 
     frame, meta, stats = load_scores(scores)
+    what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"
+    check_sae_matches(meta, sae, what, sae_name)
+    if stats is not None:
+        check_sae_matches(stats.meta, sae, what.replace("scores", "statistics"), sae_name)
     chosen = [int(f) for f in features] if features is not None else [int(f) for f in frame["feature"].head(top)]
     if not chosen:
         raise ValueError("no features to show; pass top >= 1 or a list of features")
@@ -151,7 +159,9 @@ def feature_dashboard(
                         f"<h2>Feature {f}</h2>{table(cells, ['score', 'value'])}"
                         + "".join(v.section(3) for v in views) + "</section>")
     header = (f"<h1>{esc(title)}</h1><p class='tlr-meta'>{len(chosen)} features · contexts from "
-              f"{gathered.docs_seen} documents of {esc(_describe(data))} · model {esc(meta.get('sources', {}).get('model', ''))}"
+              f"{gathered.docs_seen} documents of {esc(_describe(data))}"
+              + (f" ({gathered.truncated_docs} truncated to the model's context)" if gathered.truncated_docs else "")
+              + f" · model {esc(meta.get('sources', {}).get('model', ''))}"
               f" · SAE {esc(meta.get('sources', {}).get('sae', ''))}</p>")
     body = [f"<nav class='tlr-nav'><b>Features</b>{''.join(nav)}</nav>",
             f"<main class='tlr-main'>{header}{''.join(sections)}</main>"]

@@ -24,7 +24,7 @@ def score_features(
     quantile: float = 0.997,
     decoder_norm: bool = True,
     word_boundary: bool = True,
-    context_size: int = 1024,
+    context_size: int | None = None,
     batch_size: int = 8,
     max_tokens: int | None = None,
     max_docs: int | None = None,

@@ -20,6 +20,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,15 @@ import torch
 from tl_reasoning.scoring.config import StatsConfig
 from tl_reasoning.scoring.fingerprint import DataFingerprint
 from tl_reasoning.scoring.kernels import accumulate, log_bin_edges
-from tl_reasoning.scoring.windows import token_indicators, valid_tokens
+from tl_reasoning.scoring.windows import model_context, token_indicators, valid_tokens
 from tl_reasoning.stats import FeatureStats, StatsMismatchError, check_config
+from tl_reasoning.stats_checks import NonFiniteActivationsError
 from tl_reasoning.units import unit_norms
 from tl_reasoning.vocab.expand import ExpandedVocabulary, expand_vocabulary
 from tl_reasoning.vocab.matching import TokenEdges
 
-__all__ = ["collect_stats", "decoder_norms", "encode_features", "model_identity", "sae_identity", "texts_of"]
+__all__ = ["collect_stats", "decoder_norms", "encode_features", "model_identity", "resolve_context_size",
+           "sae_identity", "texts_of"]
 
 OnBatch = Callable[[FeatureStats, int], None]
 
@@ -138,6 +141,7 @@ def collect_stats(
     config = config or StatsConfig()
     backend = backend_for(model)
     site = check_sae_compatible(backend.model, sae, site)
+    config = resolve_context_size(config, backend)
     expanded = vocab if isinstance(vocab, ExpandedVocabulary) else expand_vocabulary(vocab, backend.tokenizer)
     n_features = int(sae.cfg.d_sae)
     chunk = config.chunk_tokens or max(64, min(8192, (1 << 26) // n_features))
@@ -213,26 +217,61 @@ def _process_batch(
 ) -> int:
     """Count one batch of documents into ``stats``; return the number of tokens counted."""
     budget = None if config.max_tokens is None else config.max_tokens - stats.tokens_seen
-    ids, mask, rows, indicators = _prepare_batch(backend, texts, vocab, word_edges, special, config, budget)
+    cut = stats.meta.setdefault("truncated", {"docs": 0, "tokens": 0, "context_size": config.context_size})
+    ids, mask, rows, indicators = _prepare_batch(backend, texts, vocab, word_edges, special, config, budget, cut)
     if rows.numel():
         resid = backend.capture(ids, [site], attention_mask=mask)[site]
         x = resid.reshape(-1, resid.shape[-1])[rows]
         ind = indicators
         for start in range(0, rows.numel(), chunk):
+            _check_finite(x[start:start + chunk], rows[start:start + chunk], ids.shape[1], stats, "residuals at "
+                          f"{site}")
             feats = encode_features(sae, x[start:start + chunk], scale)
+            _check_finite(feats, rows[start:start + chunk], ids.shape[1], stats, "SAE codes")
             stats.add_(accumulate(feats, ind[start:start + chunk].to(feats.device), edges))
     return int(rows.numel())
 
 
+def _check_finite(values: torch.Tensor, rows: torch.Tensor, seq: int, stats: FeatureStats, what: str) -> None:
+    """Raise :class:`NonFiniteActivationsError` naming the document if ``values`` hold NaN or ±inf."""
+    bad = ~torch.isfinite(values).all(dim=-1)
+    if bool(bad.any()):
+        row = int(rows[bad.nonzero()[0, 0].to(rows.device)])
+        doc = stats.docs_seen + row // seq
+        kind = "NaN" if bool(torch.isnan(values[bad]).any()) else "infinite"
+        raise NonFiniteActivationsError(
+            f"{kind} {what} in document {doc} (0-based; token {row % seq}); the model or SAE produced non-finite "
+            "values: check the model and SAE weights, use --dtype float32, or drop that document")
+
+
+def resolve_context_size(config: StatsConfig, backend: Any) -> StatsConfig:
+    """``config`` with ``context_size`` set to the model's context when ``None``; refuse one larger than it."""
+    limit = model_context(backend)
+    if config.context_size is None:
+        return replace(config, context_size=limit or 1024)
+    if limit is not None and config.context_size > limit:
+        raise ValueError(f"--context-size {config.context_size} exceeds the model's context of {limit} tokens; "
+                         f"pass --context-size {limit} or less (or omit it: longer documents are truncated)")
+    return config
+
+
 def _prepare_batch(
     backend: Any, texts: list[str], vocab: ExpandedVocabulary, word_edges: TokenEdges | None, special: list[int],
-    config: StatsConfig, budget: int | None,
+    config: StatsConfig, budget: int | None, cut: dict[str, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Token ids, mask, flat indices of the counted tokens (at most ``budget``) and their indicator rows.
 
     Needs only the tokenizer, so remote scoring builds the indicators locally and ships them.
+    Documents longer than ``config.context_size`` are truncated; ``cut`` (if given) counts them
+    (``docs``) and the tokens dropped (``tokens``).
     """
-    ids, mask = backend.tokenize(texts, max_length=config.context_size)
+    ids, mask = backend.tokenize(texts)
+    if ids.shape[1] > config.context_size:
+        lengths = mask.sum(1)
+        if cut is not None:
+            cut["docs"] += int((lengths > config.context_size).sum())
+            cut["tokens"] += int((lengths - config.context_size).clamp(min=0).sum())
+        ids, mask = ids[:, :config.context_size].contiguous(), mask[:, :config.context_size].contiguous()
     valid = valid_tokens(ids, mask, special)
     if budget is not None:
         valid &= (valid.reshape(-1).cumsum(0) <= budget).reshape(valid.shape)

@@ -17,7 +17,8 @@ class StatsConfig:
     ‖d_i‖, ``d_i = decode(e_i) − decode(0)`` (exactly what sae-lens's ``fold_W_dec_norm`` gives; the
     official code folds). ``word_boundary``: reject
     matches inside longer words. ``context_size``: tokens per document, BOS included (longer
-    documents are truncated). ``hist``: ``(low, high, bins per decade)`` of the per-feature log
+    documents are truncated and counted in the statistics' ``truncated`` metadata); ``None``: the
+    model's context (``n_ctx`` / ``max_position_embeddings``). ``hist``: ``(low, high, bins per decade)`` of the per-feature log
     histogram, ``None`` to skip it. ``batch_size`` documents per forward pass; ``chunk_tokens``
     tokens per SAE encode (``None``: about 2**26 activations per chunk) bound the memory.
     ``max_tokens`` / ``max_docs`` stop the run (counted tokens exclude BOS/EOS/padding).
@@ -26,7 +27,7 @@ class StatsConfig:
     window: tuple[int, int] = (1, 2)
     decoder_norm: bool = True
     word_boundary: bool = True
-    context_size: int = 1024
+    context_size: int | None = None
     hist: tuple[float, float, int] | None = (1e-3, 1e4, 16)
     batch_size: int = 8
     chunk_tokens: int | None = None
@@ -39,8 +40,13 @@ class StatsConfig:
             raise ValueError(f"--window needs two non-negative integers B,A, got {self.window}")
         for name in ("context_size", "batch_size", "chunk_tokens", "max_tokens", "max_docs"):
             value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.context_size is not None and self.context_size < 2:
+            raise ValueError(f"--context-size {self.context_size} leaves no token after BOS; pass at least 2 "
+                             "(default: the model's context)")
 
     def identity(self) -> dict[str, Any]:
         """Settings that change what is counted: statistics merge only when these agree."""

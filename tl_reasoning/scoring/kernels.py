@@ -61,12 +61,26 @@ def accumulate(
     out = {
         "sum": ind.T @ acts,
         "count": (indicators != 0).sum(0),
-        "sumsq": acts.new_zeros(2, n_feat).index_put_((role, cols), values * values, accumulate=True),
+        "sumsq": _sumsq(acts, ind, values, role * n_feat + cols, n_feat),
         "max": acts.new_zeros(n_feat).scatter_reduce_(0, cols, values, "amax"),
     }
     if hist_edges is not None:
         out["hist"] = _histogram(values, cols, n_feat, hist_edges)
     return out
+
+
+def _sumsq(acts: torch.Tensor, ind: torch.Tensor, values: torch.Tensor, slots: torch.Tensor,
+           n_feat: int) -> torch.Tensor:
+    """``[2, F]`` sums of squares over window / other rows, bit-reproducible at any thread count.
+
+    On the CPU a weighted ``bincount`` over the non-zeros (one serial pass in a fixed order; the
+    former ``index_put_(accumulate=True)`` summed in a thread-dependent order). On CUDA, where
+    ``bincount`` with weights uses atomics, a dense matmul of the two role columns (cuBLAS is
+    deterministic for fixed shapes).
+    """
+    if acts.device.type == "cpu":
+        return torch.bincount(slots, weights=values * values, minlength=2 * n_feat).reshape(2, n_feat).to(acts.dtype)
+    return ind[:, -3:-1].T @ (acts * acts)
 
 
 def _histogram(values: torch.Tensor, cols: torch.Tensor, n_feat: int, edges: torch.Tensor) -> torch.Tensor:

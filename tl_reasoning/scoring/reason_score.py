@@ -32,8 +32,8 @@ def word_entropy(mean_word: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 def reason_score(stats: FeatureStats, alpha: float = 0.7, eps: float = 1e-12) -> torch.Tensor:
     """ReasonScore ``[F]`` for every feature; higher = fires specifically around reasoning words."""
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    if not alpha >= 0 or alpha == float("inf"):  # also refuses NaN
+        raise ValueError(f"--alpha must be a finite number >= 0 (default 0.7), got {alpha}")
     mean_w = stats.mean_window.double()
     mean_o = stats.mean_other.double()
     entropy = word_entropy(stats.mean_word.double(), eps)

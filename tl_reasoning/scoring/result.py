@@ -77,8 +77,13 @@ def score_stats(
     quantile: float = 0.997,
     controls: Sequence[str] = DEFAULT_CONTROLS,
     eps: float = 1e-12,
+    check: bool = True,
 ) -> ScoreResult:
-    """Score every feature of ``stats``; no model needed, so α, q and controls are cheap to change."""
+    """Score every feature of ``stats``; no model needed, so α, q and controls are cheap to change.
+
+    ``check``: raise :class:`~tl_reasoning.stats_checks.DegenerateStatsError` when no score can be
+    meaningful (no tokens counted, no vocabulary word in the corpus, or no token outside the windows).
+    """
     import numpy as np
     import pandas as pd
 
@@ -86,6 +91,10 @@ def score_stats(
 
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    if check:
+        from tl_reasoning.stats_checks import check_meaningful
+
+        check_meaningful(stats)
     scores = reason_score(stats, alpha=alpha, eps=eps).double()
     threshold = float(np.quantile(scores.numpy(), quantile))
     order = sorted(range(stats.n_features), key=lambda i: (-float(scores[i]), i))
@@ -110,6 +119,6 @@ def score_stats(
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from tl_reasoning.scoring.outputs import write_atomic
+
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

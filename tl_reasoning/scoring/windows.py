@@ -16,7 +16,30 @@ import torch
 from tl_reasoning.vocab.expand import ExpandedVocabulary
 from tl_reasoning.vocab.matching import TokenEdges, match_words
 
-__all__ = ["dilate", "token_indicators", "valid_tokens"]
+__all__ = ["dilate", "model_context", "token_indicators", "valid_tokens"]
+
+
+def model_context(model: object) -> int | None:
+    """The longest sequence ``model`` (a model or a backend) accepts: ``cfg.n_ctx`` (TransformerLens) or
+    ``config.max_position_embeddings`` / ``n_positions`` (Hugging Face, nnsight); ``None`` if unknown."""
+    seen: list[object] = []
+    todo = [model]
+    while todo:
+        obj = todo.pop(0)
+        if obj is None or any(obj is s for s in seen) or len(seen) > 8:
+            continue
+        seen.append(obj)
+        cfg = getattr(obj, "cfg", None)
+        value = getattr(cfg, "n_ctx", None)
+        if isinstance(value, int) and value > 0:
+            return value
+        config = getattr(obj, "config", None)
+        for name in ("max_position_embeddings", "n_positions"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        todo += [getattr(obj, name, None) for name in ("model", "_model", "original_model")]
+    return None
 
 
 def dilate(marks: torch.Tensor, before: int, after: int) -> torch.Tensor:

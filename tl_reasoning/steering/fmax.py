@@ -91,7 +91,8 @@ def estimate_f_max(
     return torch.quantile(torch.cat(values), quantile, dim=0)
 
 
-def f_max_from_stats(stats: Any, features: int | Sequence[int], key: str | None = None) -> torch.Tensor:
+def f_max_from_stats(stats: Any, features: int | Sequence[int], key: str | None = None, *, sae: Any = None,
+                     sae_name: str | None = None) -> torch.Tensor:
     """Per-feature maximum activations ``[k]`` taken from ReasonScore statistics.
 
     ``stats`` is a :class:`~tl_reasoning.stats.FeatureStats`, a ``[d_sae]`` tensor, a
@@ -103,22 +104,39 @@ def f_max_from_stats(stats: Any, features: int | Sequence[int], key: str | None 
     Other safetensors files are searched for ``key`` or the first of :data:`STATS_MAX_KEYS`
     (``max_activation``, divided by ``decoder_norm`` if present, then ``max``). Raises ``ValueError``
     naming what was found when there is no maximum.
+
+    ``sae`` (optional, ``sae_name`` its spec for messages): the SAE that will be steered. Statistics
+    recording another SAE (decoder hash, width) raise
+    :class:`~tl_reasoning.stats_checks.StatsSaeMismatchError`; a bare table must have ``d_sae`` rows.
     """
     feats = [int(features)] if isinstance(features, int) else [int(f) for f in features]
-    table = _max_tensor(stats, key)
+    table = _max_tensor(stats, key, sae, sae_name)
     if table.ndim != 1:
         raise ValueError(f"the per-feature maximum must be a [d_sae] tensor, got shape {tuple(table.shape)}")
+    if sae is not None and hasattr(sae, "cfg") and table.shape[0] != int(sae.cfg.d_sae):
+        from tl_reasoning.stats_checks import StatsSaeMismatchError
+
+        raise StatsSaeMismatchError(
+            f"the statistics hold {table.shape[0]} features but SAE {sae_name or ''} has d_sae={int(sae.cfg.d_sae)}; "
+            "pass the statistics of this SAE (`tl-reasoning score --sae ... --out DIR`) or give --f-max")
+    if not bool(torch.isfinite(table.index_select(0, torch.tensor([f for f in feats if 0 <= f < table.shape[0]],
+                                                                  dtype=torch.long))).all()):
+        raise ValueError("the statistics hold a NaN or infinite f_max for these features; rescore them or give --f-max")
     bad = [f for f in feats if not 0 <= f < table.shape[0]]
     if bad:
         raise ValueError(f"feature index {bad[0]} is out of range for statistics of {table.shape[0]} features")
     return table.float().index_select(0, torch.tensor(feats, dtype=torch.long)).clone()
 
 
-def _max_tensor(stats: Any, key: str | None) -> torch.Tensor:
+def _max_tensor(stats: Any, key: str | None, sae: Any = None, sae_name: str | None = None) -> torch.Tensor:
     if isinstance(stats, torch.Tensor):
         return stats.detach().cpu()
     if isinstance(stats, str | os.PathLike):
-        return _from_file(Path(stats), key)
+        return _from_file(Path(stats), key, sae, sae_name)
+    if sae is not None and isinstance(getattr(stats, "meta", None), dict):
+        from tl_reasoning.stats_checks import check_sae_matches
+
+        check_sae_matches(stats.meta, sae, "these statistics", sae_name)
     if key is None and callable(getattr(stats, "f_max", None)):
         return stats.f_max(raw=True).detach().cpu()
     keys = (key,) if key else STATS_MAX_KEYS
@@ -136,7 +154,7 @@ def _max_tensor(stats: Any, key: str | None) -> torch.Tensor:
     )
 
 
-def _from_file(path: Path, key: str | None) -> torch.Tensor:
+def _from_file(path: Path, key: str | None, sae: Any = None, sae_name: str | None = None) -> torch.Tensor:
     from safetensors.torch import load_file
 
     file = path / "stats.safetensors" if path.is_dir() else path
@@ -147,11 +165,19 @@ def _from_file(path: Path, key: str | None) -> torch.Tensor:
         from tl_reasoning.stats import FeatureStats, StatsFileError, StatsUnitsError
 
         try:
-            return FeatureStats.load(file).f_max(raw=True).detach().cpu()
+            loaded = FeatureStats.load(file)
         except StatsUnitsError:
             raise
-        except StatsFileError:
-            pass  # a plain safetensors file: look for the keys below
+        except StatsFileError as exc:
+            if "not tl-reasoning statistics" not in str(exc):
+                raise  # corrupted, edited or not safetensors at all
+            loaded = None  # a plain safetensors file: look for the keys below
+        if loaded is not None:
+            if sae is not None:
+                from tl_reasoning.stats_checks import check_sae_matches
+
+                check_sae_matches(loaded.meta, sae, f"the statistics {file}", sae_name)
+            return loaded.f_max(raw=True).detach().cpu()
     tensors = load_file(str(file))
     for name in (key,) if key else STATS_MAX_KEYS:
         if name in tensors:

@@ -43,6 +43,8 @@ class TopContexts:
     after: int
     strings: dict[int, str]
     docs_seen: int = 0
+    truncated_docs: int = 0
+    """Documents longer than the context (only their first ``context_size`` tokens were searched)."""
 
     def row(self, feature: int) -> int:
         try:
@@ -136,7 +138,7 @@ def gather_top_contexts(
     k: int = 20,
     window: tuple[int, int] = (8, 4),
     decoder_norm: bool = True,
-    context_size: int = 1024,
+    context_size: int | None = None,
     batch_size: int = 8,
     max_docs: int | None = None,
     site: str | None = None,
@@ -148,12 +150,14 @@ def gather_top_contexts(
     ``data``: a corpus spec or a list of texts/dicts (as :func:`tl_reasoning.score_features`).
     ``window``: tokens (before, after) shown around each maximum. ``decoder_norm``: activations
     times ‖d_i‖ (:func:`~tl_reasoning.units.unit_norms`), the units of ``tl-reasoning score``
-    (default); ``False`` for raw ``sae.encode``.
+    (default); ``False`` for raw ``sae.encode``. ``context_size``: tokens per document (default
+    the model's context, longer documents are truncated: ``truncated_docs`` counts them).
     BOS, EOS and padding never compete.
     """
     from tl_reasoning.loading.saes import check_sae_compatible
     from tl_reasoning.plugins import backend_for
-    from tl_reasoning.scoring.collect import texts_of
+    from tl_reasoning.scoring.collect import resolve_context_size, texts_of
+    from tl_reasoning.scoring.config import StatsConfig
     from tl_reasoning.scoring.windows import valid_tokens
 
     feature_list = [int(f) for f in features]
@@ -161,6 +165,7 @@ def gather_top_contexts(
         raise ValueError("gather_top_contexts needs at least one feature")
     backend = backend_for(model)
     site = check_sae_compatible(backend.model, sae, site)
+    context_size = resolve_context_size(StatsConfig(context_size=context_size), backend).context_size
     d_sae = int(sae.cfg.d_sae)
     bad = [f for f in feature_list if not 0 <= f < d_sae]
     if bad:
@@ -171,10 +176,13 @@ def gather_top_contexts(
     acc = TopKAccumulator(len(feature_list), k, *window)
     docs = itertools.islice(iter(texts_of(data, text_field)), max_docs)
     bar = _bar(progress, max_docs)
-    seen = 0
+    seen = truncated = 0
     with torch.no_grad():
         while batch := list(itertools.islice(docs, batch_size)):
-            ids, mask = backend.tokenize(batch, max_length=context_size)
+            ids, mask = backend.tokenize(batch)
+            if ids.shape[1] > context_size:
+                truncated += int((mask.sum(1) > context_size).sum())
+                ids, mask = ids[:, :context_size].contiguous(), mask[:, :context_size].contiguous()
             resid = backend.capture(ids, [site], attention_mask=mask)[site]
             feats = sae.encode(resid.to(sae.W_dec.device, sae.W_dec.dtype))
             feats = (feats.to_dense() if feats.is_sparse else feats)[..., index].float()
@@ -187,7 +195,9 @@ def gather_top_contexts(
     bar.close()
     unique = sorted({int(i) for i in acc.token_ids.unique().tolist() if i >= 0})
     strings = dict(zip(unique, backend.to_str_tokens(unique), strict=True))
-    return acc.result(feature_list, strings, seen)
+    result = acc.result(feature_list, strings, seen)
+    result.truncated_docs = truncated
+    return result
 
 
 def _bar(enabled: bool, total: int | None) -> Any:
