@@ -10,7 +10,13 @@ Environment:
 
 - ``TL_REASONING_LOAD_PLUGINS``: comma-separated allowlist of third-party plugins (entry-point or
   distribution names). Set but empty: no third-party plugins. Built-ins are always loaded.
-- ``TL_REASONING_BLOCK_PLUGINS``: comma-separated names never loaded (built-ins included).
+- ``TL_REASONING_BLOCK_PLUGINS``: comma-separated names never loaded (built-ins included). Lookups
+  of unknown names mention what was blocked.
+- ``TL_REASONING_PLUGIN_WARN_SECONDS``: a plugin whose import takes longer than this (default 10)
+  is named on stderr, with how to skip it, while it is still loading.
+
+A plugin that raises anything while importing — ``SystemExit`` from a ``sys.exit()`` included, only
+``KeyboardInterrupt`` passes — is recorded as failed (``tl-reasoning plugins`` lists it) and skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 import pluggy
 
 from tl_reasoning import hookspecs
+from tl_reasoning.plugin_watch import slow_import_watchdog
 from tl_reasoning.registry import Registry
 
 __all__ = [
@@ -39,7 +46,9 @@ __all__ = [
     "LOAD_ENV",
     "PluginFailure",
     "PluginInfo",
+    "WARN_SECONDS_ENV",
     "backend_for",
+    "blocked_plugins",
     "get_plugin_manager",
     "get_registry",
     "load_plugins",
@@ -51,6 +60,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "tl_reasoning"
 LOAD_ENV = "TL_REASONING_LOAD_PLUGINS"
 BLOCK_ENV = "TL_REASONING_BLOCK_PLUGINS"
+WARN_SECONDS_ENV = "TL_REASONING_PLUGIN_WARN_SECONDS"
 BUILTIN_DISTRIBUTION = "tl-reasoning"
 
 #: Built-in plugin modules, by entry-point name. They are published as entry points in
@@ -113,6 +123,8 @@ class _PluginHost:
         self.loaded = False
         self.infos: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
+        self.blocked: list[str] = []
+        """Plugins skipped because ``TL_REASONING_BLOCK_PLUGINS`` names them."""
         self._registries: dict[str, Registry] = {}
         self._lock = threading.RLock()
 
@@ -128,14 +140,19 @@ class _PluginHost:
             for ep in sorted(eps, key=lambda e: (_dist_name(e) != BUILTIN_DISTRIBUTION, e.name)):
                 dist = _dist_name(ep)
                 builtin = dist == BUILTIN_DISTRIBUTION
-                if ep.name in block or dist in block or self.pm.has_plugin(ep.name):
+                if ep.name in block or dist in block:
+                    self.blocked.append(ep.name)
+                    continue
+                if self.pm.has_plugin(ep.name):
                     continue
                 if not builtin and allow is not None and ep.name not in allow and dist not in allow:
                     continue
                 self._register_loaded(ep.name, dist, _dist_version(ep), builtin, ep.load)
             if not have_builtins:
                 for name, module in DEFAULT_PLUGINS.items():
-                    if name not in block and not self.pm.has_plugin(name):
+                    if name in block:
+                        self.blocked.append(name)
+                    elif not self.pm.has_plugin(name):
                         self._register_loaded(
                             name, BUILTIN_DISTRIBUTION, _own_version(), True,
                             lambda module=module: importlib.import_module(module),
@@ -144,11 +161,16 @@ class _PluginHost:
     def _register_loaded(
         self, name: str, dist: str, version: str, builtin: bool, load: Callable[[], Any]
     ) -> None:
+        watchdog = slow_import_watchdog(name, dist, BLOCK_ENV, WARN_SECONDS_ENV)
         try:
             plugin = load()
-        except Exception as exc:  # noqa: BLE001 - any import error isolates only this plugin
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin never ends the program
             self.failures.append(PluginFailure(name, dist, "import", _describe(exc)))
             return
+        finally:
+            watchdog.cancel()
         self.add(plugin, name, dist, version, builtin)
 
     def add(self, plugin: Any, name: str, dist: str, version: str, builtin: bool) -> None:
@@ -237,6 +259,8 @@ def _artifact_args(args: tuple, kwargs: dict) -> tuple[str, str, Callable[..., A
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r}) while importing"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -285,6 +309,20 @@ def reset_plugins() -> None:
     global _HOST
     with _HOST_LOCK:
         _HOST = None
+
+
+def blocked_plugins() -> list[str]:
+    """Plugins that ``TL_REASONING_BLOCK_PLUGINS`` kept from loading (after loading the others)."""
+    return (host := _host()).load() or list(host.blocked)
+
+
+def blocked_note() -> str:
+    """``""``, or a sentence naming the blocked plugins, for "not a registered name" errors."""
+    blocked = blocked_plugins()
+    if not blocked:
+        return ""
+    return (f" ({BLOCK_ENV} blocks plugin(s) {', '.join(blocked)}, whose names are therefore missing; "
+            f"unset {BLOCK_ENV} or remove them from it)")
 
 
 def get_registry(kind: str) -> Registry:

@@ -69,11 +69,16 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none"
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; registered {self.kind}s: {known}. "
+                f"unknown {self.kind} {name!r}; registered {self.kind}s: {self.known()}. "
                 f"Run `tl-reasoning plugins` to see what each plugin provides."
             ) from None
+
+    def known(self) -> str:
+        """The registered names for an error message, or ``none``, naming plugins that were blocked."""
+        from tl_reasoning.plugins import blocked_note
+
+        return (", ".join(sorted(self._entries)) or "none") + blocked_note()
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -12,6 +12,8 @@ import json
 import math
 from typing import Any
 
+from tl_reasoning.cli.argtypes import finite_float, nonnegative_int, positive_float, positive_int, temperature
+
 #: Documents of the organism's reasoning corpus used to estimate f_max when nothing else gives it.
 ORGANISM_F_MAX_DOCS = 64
 _ORGANISMS = ("organism", "organism-base")
@@ -26,19 +28,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="registered name, local HF directory or Hub id")
     parser.add_argument("--sae", required=True, help="registered name, local sae-lens directory, release or repo")
     parser.add_argument("--sae-id", help="SAE id inside a sae-lens release or folder inside a Hub repo")
-    parser.add_argument("--feature", type=int, action="append", required=True,
+    parser.add_argument("--feature", type=nonnegative_int, action="append", required=True,
                         help="SAE feature index to steer (repeat for several)")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--strength", type=float, default=None, help="γ (default 2.0, the paper's benchmark value)")
-    size.add_argument("--rho", type=float, default=None,
+    size.add_argument("--strength", type=finite_float, default=None, help="γ (default 2.0, the paper's benchmark value)")
+    size.add_argument("--rho", type=positive_float, default=None,
                       help="push size instead of γ: rho = ‖Δ‖ / mean‖x‖ at the site, measured on the prompt "
                       "(mode add; the paper's γ = 2 is about 0.1-0.2 on its model)")
     parser.add_argument("--mode", default="add", help="add (paper Eq. 7, default), clamp, cap, ablate or a plugin's")
     parser.add_argument("--prompt", required=True, help="the prompt (the chat template is not applied)")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64)
     parser.add_argument("--positions", default="all",
                         help="all (default, the paper), prompt, generated, thinking, or a window START:END")
-    parser.add_argument("--f-max", type=float, action="append",
+    parser.add_argument("--f-max", type=positive_float, action="append",
                         help="maximum activation: one value, or one per --feature in the same order")
     parser.add_argument("--stats", help="ReasonScore statistics: the `tl-reasoning score` output directory (its stats.safetensors) or the file")
     parser.add_argument("--site", help="override the SAE's hook site")
@@ -48,9 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--think-end", default="</think>", help="token closing the thinking section")
     parser.add_argument("--backend", default="auto", help="bridge, hooked, nnsight or auto (default)")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
-    parser.add_argument("--temperature", type=float, default=None, help="sample at this temperature (default greedy)")
+    parser.add_argument("--temperature", type=temperature, default=None, help="sample at this temperature (default greedy)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for sampling (both runs)")
-    parser.add_argument("--width", type=int, default=100, help="width of the side-by-side display")
+    parser.add_argument("--width", type=positive_int, default=100, help="width of the side-by-side display")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
     from tl_reasoning.remote.cli import add_remote_arguments
 

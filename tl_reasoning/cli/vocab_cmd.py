@@ -12,6 +12,8 @@ import itertools
 import json
 from typing import Any
 
+from tl_reasoning.cli.argtypes import positive_int, probability
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("vocab", help="mine or show a reasoning vocabulary",
@@ -23,12 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "frequency in --plain, drop words frequent in --plain (rarity filter), keep the top K.")
     mine.add_argument("--reasoning", required=True, help="reasoning corpus (organism:reasoning, a file, a dir)")
     mine.add_argument("--plain", required=True, help="plain corpus to contrast with (organism:plain, a file, a dir)")
-    mine.add_argument("--top", type=int, default=30, help="words selected (default 30)")
-    mine.add_argument("--max-plain-freq", type=float, default=0.01,
+    mine.add_argument("--top", type=positive_int, default=30, help="words selected (default 30)")
+    mine.add_argument("--max-plain-freq", type=probability, default=0.01,
                       help="rarity filter: drop words above this relative frequency in --plain (default 0.01)")
-    mine.add_argument("--min-count", type=int, default=5, help="minimum count in --reasoning (default 5)")
-    mine.add_argument("--max-ngram", type=int, default=2, help="longest word n-gram, e.g. 2 for 'let me' (default 2)")
-    mine.add_argument("--max-docs", type=int, help="documents read per corpus")
+    mine.add_argument("--min-count", type=positive_int, default=5, help="minimum count in --reasoning (default 5)")
+    mine.add_argument("--max-ngram", type=positive_int, default=2, help="longest word n-gram, e.g. 2 for 'let me' (default 2)")
+    mine.add_argument("--max-docs", type=positive_int, help="documents read per corpus")
     mine.add_argument("--text-field", default="text", help="text field of JSONL/parquet/datasets rows")
     mine.add_argument("--all", action="store_true", help="write every ranked word, not only the selected ones")
     mine.add_argument("--out", required=True, help="output .csv or .json")

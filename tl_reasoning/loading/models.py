@@ -16,7 +16,7 @@ import torch
 
 from tl_reasoning.loading.hub import fetch_or_explain
 
-__all__ = ["BACKENDS", "default_local_backend", "load_model", "normalize_backend", "resolve_dtype",
+__all__ = ["BACKENDS", "check_device", "default_local_backend", "load_model", "normalize_backend", "resolve_dtype",
            "transformer_lens_major"]
 
 BACKENDS: tuple[str, ...] = ("bridge", "hooked", "nnsight")
@@ -61,6 +61,34 @@ def _check_hooked_available() -> None:
         )
 
 
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """Parse ``device`` and check that this machine has it; ``ValueError`` naming the fix otherwise.
+
+    ``None`` (the default: CPU) passes through. ``"cuda"`` without a usable GPU, ``"cuda:3"`` on a
+    machine with fewer GPUs, ``"mps"`` off Apple silicon and unknown names are refused before
+    anything loads.
+    """
+    if device is None:
+        return None
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but this machine has no usable CUDA GPU (torch "
+                             f"{torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); use --device cpu "
+                             "(the default) or install a CUDA build of torch on a machine with a GPU")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device {device!r} does not exist: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} was asked for but MPS (Apple silicon) is not available here; "
+                         "use --device cpu")
+    return parsed
+
+
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
     if dtype is None:
         return torch.float32
@@ -89,6 +117,7 @@ def load_model(
 
     canonical = normalize_backend(backend)
     torch_dtype = resolve_dtype(dtype)
+    check_device(device)
     spec_str = os.fspath(spec)
     registry = get_registry("model")
     if spec_str in registry:
@@ -97,7 +126,7 @@ def load_model(
     if path.exists():
         return load_hf_dir(path, backend=canonical or "bridge", device=device, dtype=torch_dtype)
     if spec_str.count("/") != 1 or spec_str.startswith((".", "/", "~")):
-        known = ", ".join(registry.names()) or "none"
+        known = registry.known()
         raise FileNotFoundError(
             f"model {spec_str!r} is not a registered name ({known}), an existing directory, or a "
             "Hugging Face id of the form 'owner/name'"

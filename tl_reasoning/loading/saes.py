@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tl_reasoning.loading.hub import fetch_or_explain
-from tl_reasoning.loading.models import resolve_dtype
+from tl_reasoning.loading.models import check_device, resolve_dtype
 
 __all__ = ["check_sae_compatible", "load_sae", "load_sae_dir", "sae_site"]
 
@@ -38,6 +38,7 @@ def load_sae(
     from tl_reasoning.plugins import get_registry
 
     torch_dtype = resolve_dtype(dtype)
+    check_device(device)
     device_str = str(device) if device is not None else "cpu"
     spec_str = os.fspath(spec)
     registry = get_registry("sae")
@@ -55,7 +56,7 @@ def load_sae(
         return _load_release(release, sae_id, device_str, torch_dtype)
     parts = spec_str.split("/")
     if len(parts) < 2 or not all(parts):
-        known = ", ".join(registry.names()) or "none"
+        known = registry.known()
         raise FileNotFoundError(
             f"SAE {spec_str!r} is not a registered name ({known}), an existing directory, a sae-lens "
             "release, or a Hugging Face repo path 'owner/repo/folder'"
@@ -72,8 +73,31 @@ def load_sae_dir(path: Path, device: str, dtype: torch.dtype) -> Any:
 
     if not (path / "cfg.json").is_file():
         raise FileNotFoundError(f"{path} is not a sae-lens SAE directory (no cfg.json); write one with SAE.save_model")
-    with quiet_artifact_loading(path):  # the organism's own SAEs load without sae-lens's HookedSAETransformer advice
-        return SAE.load_from_disk(str(path), device=device, dtype=_DTYPE_NAMES[dtype])
+    weights = path / "sae_weights.safetensors"
+    if weights.is_file():
+        _check_safetensors(weights)
+    try:
+        with quiet_artifact_loading(path):  # the organism's SAEs load without sae-lens's HookedSAETransformer advice
+            return SAE.load_from_disk(str(path), device=device, dtype=_DTYPE_NAMES[dtype])
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc) and "Missing key" not in str(exc) and "Unexpected key" not in str(exc):
+            raise
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line or "key" in line),
+                      str(exc).splitlines()[0])
+        raise ValueError(f"SAE directory {path}: cfg.json disagrees with sae_weights.safetensors ({detail}); "
+                         "fix d_in/d_sae/architecture in cfg.json or re-save the SAE with SAE.save_model") from None
+
+
+def _check_safetensors(path: Path) -> None:
+    """``ValueError`` naming ``path`` when it is not a readable safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except Exception as exc:  # SafetensorError and OSError: a truncated, foreign or unreadable file
+        raise ValueError(f"{path} is not a valid safetensors file ({' '.join(str(exc).split())}); re-save the SAE "
+                         "with SAE.save_model or download it again") from None
 
 
 def _is_release(name: str) -> bool:

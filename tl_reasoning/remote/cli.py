@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tl_reasoning.remote.target import RemoteTarget, resolve_remote
+from tl_reasoning.cli.argtypes import positive_int, timeout_seconds
+from tl_reasoning.remote.target import DEFAULT_REMOTE_TIMEOUT, RemoteTarget, resolve_remote
 
 __all__ = ["add_remote_arguments", "remote_from_args"]
 
@@ -18,12 +19,13 @@ def add_remote_arguments(parser: argparse.ArgumentParser, *, scoring: bool = Fal
                             "NDIF_API_KEY), 'local' = nnsight's local simulation, or http(s)://host")
     group.add_argument("--remote-model-key", default=None,
                        help="the server's model key (default: nnsight's key of the Hub id)")
-    group.add_argument("--remote-timeout", type=float, default=None, help="seconds one request may take")
+    group.add_argument("--remote-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                       help=f"seconds one request may take (default {DEFAULT_REMOTE_TIMEOUT:g}; raise it for long jobs)")
     if scoring:
         group.add_argument("--remote-mode", default="auto", choices=("auto", "residuals", "server"),
                            help="download residuals and encode locally, or accumulate on the server (auto: by bytes)")
         group.add_argument("--remote-dtype", default=None, help="bfloat16 halves the bytes moved")
-        group.add_argument("--remote-batches", type=int, default=8,
+        group.add_argument("--remote-batches", type=positive_int, default=8,
                            help="batches per request (keep each request under the server's time limit; default 8)")
 
 

@@ -5,21 +5,32 @@ the keyword arguments to give nnsight's ``trace``/``session``/``generate`` (``re
 an explicit ``RemoteBackend``). The API key comes from the argument, nnsight's config
 (``nnsight login``) or ``NDIF_API_KEY``; it is kept out of ``repr`` and messages. The model key is
 explicit when given (needed offline and for models that are not Hub ids), else nnsight's own.
+
+Every request has a deadline: ``timeout=`` / ``--remote-timeout`` seconds, by default
+:data:`DEFAULT_REMOTE_TIMEOUT` (600 s; raise it for long jobs), so a server that accepts the
+connection and never answers fails with :class:`~tl_reasoning.remote.errors.RemoteTimeoutError`
+instead of hanging. nnsight's status lines (RECEIVED … RUNNING … COMPLETED) go to stderr while a
+remote block runs, so stdout stays machine-readable (``steer --json --remote``).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
 from tl_reasoning.remote.errors import MissingAPIKeyError, RemoteExecutionError, remote_errors
 
-__all__ = ["NDIF_HOST", "RemoteLike", "RemoteTarget", "resolve_remote"]
+__all__ = ["DEFAULT_REMOTE_TIMEOUT", "NDIF_HOST", "RemoteLike", "RemoteTarget", "resolve_remote"]
 
 NDIF_HOST = "https://api.ndif.us"
+
+DEFAULT_REMOTE_TIMEOUT = 600.0
+"""Seconds one remote request may take when no timeout is given (queueing included)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,8 @@ class RemoteTarget:
     api_key: str | None = field(default=None, repr=False)
     model_key: str | None = None
     timeout: float | None = None
-    """Seconds one request may take, queueing included (``None``: no limit, as nnsight)."""
+    """Seconds one request may take, queueing included (``None``: no limit, as nnsight;
+    :func:`resolve_remote` gives :data:`DEFAULT_REMOTE_TIMEOUT` unless told otherwise)."""
 
     @property
     def is_local(self) -> bool:
@@ -65,14 +77,14 @@ class RemoteTarget:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Apply the timeout and translate transport errors while a remote block runs."""
+        """Apply the timeout, send status lines to stderr and translate transport errors while a remote block runs."""
         import websocket
 
         previous = websocket.getdefaulttimeout()
         if self.timeout is not None:  # wake the receive loop regularly so the deadline is checked
             websocket.setdefaulttimeout(min(1.0, self.timeout))
         try:
-            with remote_errors(self.label, self.model_key or "", self.api_key):
+            with remote_errors(self.label, self.model_key or "", self.api_key), redirect_stdout(sys.stderr):
                 yield
         finally:
             websocket.setdefaulttimeout(previous)
@@ -99,13 +111,20 @@ def resolve_remote(remote: RemoteLike, *, api_key: str | None = None, model_key:
 
     ``True``: NDIF (``NDIF_HOST`` or nnsight's configured host), which needs an API key.
     ``"local"``: nnsight's local simulation. ``"http(s)://host"``: that server (key optional).
+    ``timeout``: seconds per request (default :data:`DEFAULT_REMOTE_TIMEOUT`); must be finite and > 0.
     """
+    if timeout is None:
+        timeout = DEFAULT_REMOTE_TIMEOUT
+    elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or timeout <= 0:
+        raise ValueError(f"timeout={timeout!r}: give the seconds one remote request may take, a finite number > 0 "
+                         f"(default {DEFAULT_REMOTE_TIMEOUT:g})")
     if remote is None or remote is False:
         return None
     if isinstance(remote, RemoteTarget):
         return remote
     if remote == "local":
-        return RemoteTarget(None, model_key=model_key)
+        return RemoteTarget(None, model_key=model_key)  # in-process: no network, no deadline
     if remote is True or remote == "ndif":
         key = api_key or _configured_key()
         if not key:

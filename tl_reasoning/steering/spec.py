@@ -44,7 +44,7 @@ def intervention_factory(mode: str) -> Any:
 
     registry = get_registry("intervention")
     if mode not in registry:
-        raise ValueError(f"unknown steering mode {mode!r}; registered modes: {', '.join(registry.names())} "
+        raise ValueError(f"unknown steering mode {mode!r}; registered modes: {registry.known()} "
                          "(plugins add more; see `tl-reasoning plugins`)")
     return registry.get(mode).obj
 
