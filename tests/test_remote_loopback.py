@@ -136,9 +136,12 @@ def test_bad_key_is_refused_and_never_shown(server, organism, capsys, caplog, tm
 
 
 def test_cli_score_and_steer_through_loopback(server, tmp_path, capsys, monkeypatch):
+    from nnsight import CONFIG as NNSIGHT_CONFIG
+
     from tl_reasoning.cli import main
     from tl_reasoning.stats import FeatureStats
 
+    monkeypatch.setattr(NNSIGHT_CONFIG.APP, "REMOTE_LOGGING", True)  # status lines on: they must go to stderr
     monkeypatch.setenv("NDIF_API_KEY", KEY)
     common = ["--model", "organism", "--sae", "organism", "--data", "organism:reasoning", "--max-docs", "8",
               "--batch-size", "4", "--context-size", "96", "--no-progress"]
@@ -154,10 +157,12 @@ def test_cli_score_and_steer_through_loopback(server, tmp_path, capsys, monkeypa
     assert main(steer) == 0
     want = capsys.readouterr().out
     assert main([*steer, "--remote", server.url, "--remote-model-key", MODEL_KEY, "--remote-timeout", "60"]) == 0
-    got = capsys.readouterr().out
+    captured = capsys.readouterr()
+    got = captured.out
     import json
 
-    got, want = json.loads(got[got.index("{"):]), json.loads(want[want.index("{"):])
+    assert "COMPLETED" in captured.err.upper(), "nnsight's status lines go to stderr"
+    got, want = json.loads(got), json.loads(want)  # stdout is exactly one JSON object
     # f_max is estimated from activations computed on either side: equal up to float32 rounding
     got_fmax = [f.pop("f_max") for f in got["features"]]
     want_fmax = [f.pop("f_max") for f in want["features"]]
@@ -186,3 +191,26 @@ def test_meta_device_client_model(server, organism):
     assert ([g.tokens for g in generate(meta, PROMPTS, 6, steering, remote=target(server))]
             == [g.tokens for g in generate(real, PROMPTS, 6, steering)])
     assert next(meta._module.parameters()).device.type == "meta"
+
+
+def test_cli_remote_timeout_defaults_to_a_finite_value():
+    from tl_reasoning.cli import build_parser
+    from tl_reasoning.remote.cli import remote_from_args
+    from tl_reasoning.remote.target import DEFAULT_REMOTE_TIMEOUT
+
+    base = ["steer", "--model", "m", "--sae", "s", "--feature", "1", "--prompt", "p", "--remote", "http://127.0.0.1:9"]
+    assert remote_from_args(build_parser().parse_args(base)).timeout == DEFAULT_REMOTE_TIMEOUT
+    assert remote_from_args(build_parser().parse_args([*base, "--remote-timeout", "7200"])).timeout == 7200
+    assert remote_from_args(build_parser().parse_args(["score", *base[1:5], "--data", "d", "--out", "o",
+                                                         "--remote", "http://127.0.0.1:9"])).timeout > 0
+
+
+def test_hanging_server_fails_with_the_default_deadline(server, organism, monkeypatch):
+    """No timeout given: the default deadline (shortened here) ends the wait instead of hanging forever."""
+    from tl_reasoning.remote import resolve_remote
+    from tl_reasoning.remote import target as target_module
+
+    monkeypatch.setattr(target_module, "DEFAULT_REMOTE_TIMEOUT", 1.5)
+    server.control(behaviour="hang")
+    with pytest.raises(RemoteTimeoutError, match="in time"):
+        _run(*organism, resolve_remote(server.url, api_key=KEY, model_key=MODEL_KEY))
