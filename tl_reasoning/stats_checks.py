@@ -170,9 +170,11 @@ def check_meaningful(stats: Any) -> None:
     docs, tokens = stats.docs_seen, stats.tokens_seen
     if tokens == 0:
         raise DegenerateStatsError(
-            "no documents in the corpus; check --data and --text-field" if docs == 0 else
+            "no documents in the corpus (empty, or only blank lines); check --data and --text-field" if docs == 0 else
             f"the {docs} documents hold no tokens to count (empty or whitespace-only texts); check --data and "
             "--text-field")
+    if docs and stats.meta.get("blank_docs") == docs:
+        raise DegenerateStatsError(f"all {docs} documents are empty or whitespace-only; check --data and --text-field")
     if int(stats.count_window) == 0:
         words = ", ".join(repr(w) for w in stats.words[:5]) + (", ..." if len(stats.words) > 5 else "")
         raise DegenerateStatsError(

@@ -189,6 +189,7 @@ def collect_stats(
                                      config, chunk, scale, edges)
             for text in batch_texts:
                 fingerprint = fingerprint.add(text)
+            stats.meta["blank_docs"] = stats.meta.get("blank_docs", 0) + sum(not t.strip() for t in batch_texts)
             _set_progress(stats, fingerprint, complete=False)
             batches += 1
             bar.update(counted if config.max_tokens is not None else len(batch_texts))
