@@ -202,3 +202,29 @@ def test_api_remote_timeout_is_finite_by_default():
 
     assert resolve_remote("http://127.0.0.1:9").timeout == DEFAULT_REMOTE_TIMEOUT == 600
     assert resolve_remote("http://127.0.0.1:9", timeout=3600).timeout == 3600
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(strength=float("nan")), "strength must be finite"),
+    (dict(strength=[1.0, float("inf")]), "strength must be finite"),
+    (dict(f_max=float("nan")), "f_max must be finite"),
+    (dict(f_max=torch.tensor([1.0, float("-inf")])), "f_max must be finite"),
+])
+def test_api_feature_steering_refuses_non_finite(tiny_sae_dir, kwargs, match):
+    from tl_reasoning import feature_steering, load_sae
+
+    sae = load_sae(tiny_sae_dir)
+    with pytest.raises(ValueError, match=match):
+        feature_steering(sae, [3, 7], **{"f_max": 1.0, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(do_sample=True, temperature=-1.0), "temperature"),
+    (dict(do_sample=True, temperature=float("nan")), "temperature"),
+    (dict(do_sample=True, top_p=1.5), "top_p"),
+])
+def test_api_generate_refuses_bad_sampling(models, kwargs, match):
+    from tl_reasoning import generate
+
+    with pytest.raises(ValueError, match=match):
+        generate(models["hooked"], "hi", 2, **kwargs)

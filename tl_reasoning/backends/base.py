@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 
 from tl_reasoning.sites import Site
+from tl_reasoning.validation import check_sampling
 
 __all__ = ["Backend", "EditFn", "EditHandle", "LogitsEditHandle", "TokenBatch", "TokenFn", "TokenObserverHandle"]
 
@@ -289,6 +290,7 @@ class Backend(ABC):
         """
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        check_sampling(do_sample, temperature, top_p)
         input_ids = input_ids.to(self.device)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)

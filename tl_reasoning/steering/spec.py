@@ -101,12 +101,27 @@ def feature_steering(
         factory is not ablate and _accepts(factory, "latents"))
     if wants_latents and "latents" not in options:
         options["latents"] = LatentReader.from_sae(sae, feats)  # exact f_i(x), TopK included
+    _check_finite("strength", strength)
+    _check_finite("f_max", f_max)
     edit = factory(weights, feats, strength, f_max, **options)
     info = {
         "mode": mode, "features": feats, "strength": _plain(strength), "f_max": _plain(f_max),
         "positions": str(rule), **{k: _plain(v) for k, v in options.items() if k != "latents"},
     }
     return Steering(site or sae_site(sae), edit, rule, preserve_norm, int(sae.cfg.d_in), info)
+
+
+def _check_finite(name: str, value: Any) -> None:
+    """``ValueError`` when a number (or any element of a list/tensor) is NaN or infinite."""
+    if value is None:
+        return
+    try:
+        tensor = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return  # not numeric: the intervention reports it
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite numbers, got {_plain(value)}; NaN and infinity are refused "
+                         "(for f_max from statistics, rescore or pass f_max= explicitly)")
 
 
 def _accepts(factory: Any, name: str) -> bool:
