@@ -13,11 +13,12 @@ from tl_reasoning.demo import QUICK, DemoConfig, outcome_check, run_demo, table_
 
 def _summary(cand: list[tuple[float, float]], ctrl: list[tuple[float, float]]) -> pd.DataFrame:
     rows = [{"condition": "baseline", "kind": "baseline", "feature": None, "accuracy": 0.9,
-             "thinking_tokens": 100.0, "word_rate": 3.0, "finished": 1.0}]
+             "thinking_tokens": 100.0, "word_rate": 3.0, "finished": 1.0, "capped": 0.0, "repetition_q": 0.1}]
     for kind, values in (("steering", cand), ("random_features", ctrl)):
         for i, (length, rate) in enumerate(values):
-            rows.append({"condition": f"{kind}{i}", "kind": kind, "feature": i, "accuracy": 0.8,
-                         "accuracy_diff": -0.1, "thinking_tokens": 100 * (1 + length / 100),
+            rows.append({"condition": f"{kind}{i}", "kind": kind, "feature": i, "accuracy": 0.89,
+                         "accuracy_diff": -0.01, "accuracy_diff_low": -0.015, "accuracy_diff_high": 0.0,
+                         "capped": 0.0, "repetition_q": 0.12, "thinking_tokens": 100 * (1 + length / 100),
                          "thinking_tokens_rel": length, "thinking_tokens_rel_low": length - 5,
                          "thinking_tokens_rel_high": length + 5, "word_rate": 3 * (1 + rate / 100),
                          "word_rate_rel": rate, "word_rate_rel_low": rate - 5, "word_rate_rel_high": rate + 5,
@@ -36,6 +37,37 @@ def test_outcome_check_passes_only_when_candidates_move_and_controls_do_not():
     noisy = outcome_check(_summary([(30, 25)], [(10, -12)]))  # controls move as much: not specific
     assert not noisy["reproduced"] and not noisy["checks"]["thinking_tokens"]["controls_pass"]
     assert not outcome_check(_summary([], []))["reproduced"]
+
+
+def test_wait_wait_until_the_cap_does_not_pass():
+    """A feature that prints "Wait Wait Wait ..." until the token cap: long, word-rich, and no reasoning."""
+    summary = _summary([(30, 25)], [(1, -2)])
+    wait = {"condition": "#9 γ=2", "kind": "steering", "feature": 9, "accuracy": 0.0, "accuracy_diff": -0.9,
+            "accuracy_diff_low": -0.95, "accuracy_diff_high": -0.85, "thinking_tokens": 320.0,
+            "thinking_tokens_rel": 220.0, "thinking_tokens_rel_low": 200.0, "thinking_tokens_rel_high": 240.0,
+            "word_rate": 100.0, "word_rate_rel": 3200.0, "word_rate_rel_low": 3000.0, "word_rate_rel_high": 3400.0,
+            "finished": 0.0, "capped": 1.0, "repetition_q": 0.99}
+    alone = outcome_check(pd.concat([summary[summary["kind"] != "steering"], pd.DataFrame([wait])],
+                                    ignore_index=True))
+    entry = alone["candidates"][0]
+    assert not entry["gate_finishes"] and not entry["gate_repetition"] and not entry["gate_noninferior"]
+    assert not entry["more_reasoning"] and alone["reproduced"] is False
+    assert alone["text"].startswith("NOT REPRODUCED") and "degenerates" in alone["text"]
+    # each gate on its own stops it: finishing and accurate, but repetitive
+    looping = {**wait, "accuracy_diff_low": 0.0, "finished": 1.0, "capped": 0.0}
+    check = outcome_check(pd.concat([summary[summary["kind"] != "steering"], pd.DataFrame([looping])],
+                                    ignore_index=True))
+    assert check["candidates"][0]["gate_finishes"] and not check["candidates"][0]["gate_repetition"]
+    assert check["reproduced"] is False
+    # finishing rarely (capped), even when not repetitive
+    capped = {**wait, "accuracy_diff_low": 0.0, "finished": 0.9, "repetition_q": 0.1}
+    check = outcome_check(pd.concat([summary[summary["kind"] != "steering"], pd.DataFrame([capped])],
+                                    ignore_index=True))
+    assert not check["candidates"][0]["gate_finishes"] and check["reproduced"] is False
+    # one good and one degenerate candidate: half show more reasoning, which is enough
+    both = outcome_check(pd.concat([summary, pd.DataFrame([wait])], ignore_index=True))
+    assert both["n_more_reasoning"] == 1 and both["n_candidates"] == 2 and both["reproduced"] is True
+    assert "Criteria:" in both["text"] and "non-inferior" in both["criteria_text"]
 
 
 def test_no_verdict_below_the_minimum_sample():
@@ -63,7 +95,8 @@ def test_table_1_has_one_row_per_condition_with_changes():
     text = table_1(_summary([(30, 25)], [(1, -2)]))
     lines = text.splitlines()
     assert len(lines) == 2 + 3
-    assert "+30.0 [+25.0, +35.0]" in lines[3] and "-10.0" in lines[3]
+    assert "+30.0 [+25.0, +35.0]" in lines[3] and "-1.0 [-1.5, +0.0]" in lines[3]
+    assert "| 100 | 0 | 0.12 |" in lines[3]  # finished %, capped %, repetition quantile
 
 
 def test_config_rejects_unknown_settings():

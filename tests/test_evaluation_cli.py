@@ -45,18 +45,25 @@ def test_evaluate_smoke_on_the_organism(tmp_path, capsys):
     assert (out / "steering_results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = pd.read_csv(out / "summary.csv")
     a, b = features.split(",")
-    expected = ["baseline", f"#{a} γ=2", f"#{a} γ=4", f"#{b} γ=2", f"#{b} γ=4", f"random~#{a} γ=2",
-                f"random~#{a} γ=4", f"random~#{b} γ=2", f"random~#{b} γ=4", "word ban", "random words"]
-    assert summary["condition"].tolist() == expected
+    config = json.loads((out / "config.json").read_text())
+    controls = []
+    for name in (f"random~#{a} γ=2", f"random~#{a} γ=4", f"random~#{b} γ=2", f"random~#{b} γ=4"):
+        controls += [name] + [f"{name} · #{f}" for f in config["conditions"][name]["features"]]
+    expected = ["baseline", f"#{a} γ=2", f"#{a} γ=4", f"#{b} γ=2", f"#{b} γ=4", *controls, "word ban", "random words"]
+    assert summary["condition"].tolist() == expected  # each control feature has its own row
     assert (summary.set_index("condition").loc[f"random~#{a} γ=2", "n_runs"]) == 2
+    assert (summary.set_index("condition").loc[f"random~#{a} γ=2", "n_controls_requested"]) == 2
+    assert set(summary.loc[summary["kind"] == "control_feature", "n_runs"]) == {1}
+    assert "passes_gates" in summary.columns and "capped" in summary.columns
     records = pd.read_csv(out / "records.csv")
     assert len(records) == 2 * (1 + 4 + 8 + 1 + 1)
-    config = json.loads((out / "config.json").read_text())
     randoms = config["conditions"][f"random~#{a} γ=2"]
     assert randoms["matched_to"] == int(a) and len(set(randoms["features"])) == 2
     assert int(a) not in randoms["features"] and int(b) not in randoms["features"]
     assert "evaluate [" in captured.err  # progress lines
     assert "acc %" in captured.out and "word ban" in captured.out and str(out) in captured.out
+    assert "non-inferior" in captured.out and "gates" in captured.out  # the criteria are printed
+    assert randoms["push_tolerance"] == 0.2 and len(randoms["pushes"]) == 2
 
 
 def test_evaluate_baseline_only_on_a_benchmark_file(tmp_path, capsys, tiny_model_dir):
@@ -74,7 +81,8 @@ def test_evaluate_baseline_only_on_a_benchmark_file(tmp_path, capsys, tiny_model
     (["--features", "99999999"], "unknown feature index 99999999"),
     (["--benchmark", str(FIXTURES / "unknown_columns.jsonl")], "cannot tell the benchmark format"),
     (["--benchmark", "no/such/file.jsonl"], "neither a registered name"),
-    (["--controls", "random"], "use random:N"),
+    (["--controls", "random:x"], "use random or random:N"),
+    (["--controls", "random"], "pass --features too"),  # bare "random": the default 10 controls
     (["--controls", "random:2"], "pass --features too"),
     (["--features", "1,x"], "comma-separated integers"),
     (["--features", "1", "--mode", "nope"], "unknown steering mode"),

@@ -72,7 +72,12 @@ def test_records_and_summary_structure(result, items):
     assert pd.isna(summary.loc["baseline", "accuracy_diff"])
     base = records[records["condition"] == "baseline"]
     assert summary.loc["baseline", "accuracy"] == pytest.approx(base["correct"].mean())
-    assert summary.loc["baseline", "thinking_tokens"] == pytest.approx(base["thinking_tokens"].mean())
+    assert summary.loc["baseline", "thinking_tokens_all"] == pytest.approx(base["thinking_tokens"].mean())
+    # 40 tokens never finish: no thinking length on finished generations, everything capped
+    assert not base["finished"].any() and base["capped"].all()
+    assert pd.isna(summary.loc["baseline", "thinking_tokens"]) and summary.loc["baseline", "capped"] == 1.0
+    assert pd.isna(summary.loc["again", "thinking_tokens_diff"])
+    assert ((records["repetition"] >= 0) & (records["repetition"] <= 1)).all()
 
 
 def test_greedy_repeat_of_the_baseline_changes_nothing(result):
@@ -82,7 +87,9 @@ def test_greedy_repeat_of_the_baseline_changes_nothing(result):
     b = records[records["condition"] == "again"].reset_index(drop=True)
     assert a["text"].tolist() == b["text"].tolist()
     row = res.summary.set_index("condition").loc["again"]
-    for metric in ("accuracy", "thinking_tokens", "word_rate"):
+    assert row["repetition_q"] == res.summary.set_index("condition").loc["baseline", "repetition_q"]
+    assert row["gate_noninferior"] and row["gate_repetition"]
+    for metric in ("accuracy",):
         assert row[f"{metric}_diff"] == 0 and row[f"{metric}_diff_low"] == 0 and row[f"{metric}_diff_high"] == 0
 
 
@@ -92,12 +99,13 @@ def test_steering_is_applied_and_compared(result):
     base = records[records["condition"] == "baseline"]["text"].tolist()
     steered = records[records["condition"] == f"#{feature} γ=20"]["text"].tolist()
     assert base != steered  # γ·f_max = 200 along a decoder direction changes generations
-    cmp = res.compare(f"#{feature} γ=20", "thinking_tokens")
+    cmp = res.compare(f"#{feature} γ=20", "accuracy")
     row = res.summary.set_index("condition").loc[f"#{feature} γ=20"]
-    assert cmp.diff == pytest.approx(row["thinking_tokens_diff"])
+    assert cmp.diff == pytest.approx(row["accuracy_diff"])
     assert cmp.diff_low <= cmp.diff <= cmp.diff_high
-    between = res.compare("word ban", "word_rate", baseline="again")  # any pair of conditions
-    assert between.baseline == pytest.approx(row["word_rate"] - row["word_rate_diff"])
+    between = res.compare("word ban", "thinking_tokens_all", baseline="again")  # any pair of conditions
+    again = res.summary.set_index("condition").loc["again"]
+    assert between.baseline == pytest.approx(again["thinking_tokens_all"]) and between.n == N_ITEMS
 
 
 def test_word_ban_and_random_bans_hold_in_thinking(result, organism):
@@ -142,7 +150,7 @@ def test_save_and_load_round_trip(result, tmp_path):
     assert loaded.records["tokens"].tolist() == res.records["tokens"].tolist()
     assert loaded.items == res.items and loaded.conditions == res.conditions
     assert loaded.table() == res.table()
-    assert loaded.compare("word ban", "word_rate") == res.compare("word ban", "word_rate")
+    assert loaded.compare("word ban", "thinking_tokens_all") == res.compare("word ban", "thinking_tokens_all")
     with pytest.raises(FileNotFoundError, match="not an evaluation result"):
         EvaluationResult.load(tmp_path)
 

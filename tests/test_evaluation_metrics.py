@@ -145,7 +145,8 @@ def test_matched_random_features_on_constructed_frequencies():
     freq = torch.tensor([0.0] * 10 + [10.0 ** (-k / 10) for k in range(60)], dtype=torch.float64)
     f_max = torch.arange(70, dtype=torch.float64) + 0.5
     candidates = [20, 50]
-    picked = matched_random_features(freq, candidates, n_per_feature=3, seed=0, exclude=[21], pool=6, f_max=f_max)
+    picked = matched_random_features(freq, candidates, n_per_feature=3, seed=0, exclude=[21], pool=6, f_max=f_max,
+                                     push_tolerance=None)
     assert [m.matched_to for m in picked] == [20, 20, 20, 50, 50, 50]
     chosen = [m.feature for m in picked]
     assert len(set(chosen)) == 6
@@ -153,9 +154,11 @@ def test_matched_random_features_on_constructed_frequencies():
     for m in picked:
         assert abs(np.log10(m.frequency) - np.log10(m.target_frequency)) <= 0.45  # among the 6 nearest
         assert m.f_max == float(f_max[m.feature])  # each control keeps its own f_max
-    again = matched_random_features(freq, candidates, n_per_feature=3, seed=0, exclude=[21], pool=6, f_max=f_max)
+    again = matched_random_features(freq, candidates, n_per_feature=3, seed=0, exclude=[21], pool=6, f_max=f_max,
+                                     push_tolerance=None)
     assert again == picked
-    other = matched_random_features(freq, candidates, n_per_feature=3, seed=1, exclude=[21], pool=6, f_max=f_max)
+    other = matched_random_features(freq, candidates, n_per_feature=3, seed=1, exclude=[21], pool=6, f_max=f_max,
+                                     push_tolerance=None)
     assert [m.feature for m in other] != chosen
 
 
@@ -167,12 +170,12 @@ def test_matched_random_features_from_stats_and_errors():
     stats.count_other += 100
     stats.max_activation[:] = torch.arange(8, dtype=torch.float64)
     assert activation_frequencies(stats)[3] == pytest.approx(0.16)
-    match = matched_random_features(stats, [3], 1, pool=1)[0]
+    match = matched_random_features(stats, [3], 1, pool=1, push_tolerance=None)[0]
     assert match.feature in (2, 4) and match.f_max == float(match.feature)
     with pytest.raises(ValueError, match="out of range"):
-        matched_random_features(stats, [8])
+        matched_random_features(stats, [8], push_tolerance=None)
     with pytest.raises(ValueError, match="live features"):
-        matched_random_features(stats, [3], 6)
+        matched_random_features(stats, [3], 6, push_tolerance=None)
     no_hist = FeatureStats.empty(["wait"], 8)
     with pytest.raises(ValueError, match="histogram"):
-        matched_random_features(no_hist, [1])
+        matched_random_features(no_hist, [1], push_tolerance=None)

@@ -205,6 +205,8 @@ def test_stages_after_the_download_run_on_the_organism(tutorial, organism, tmp_p
     tutorial.show_example(setting, model, sae, result, items)
     evaluations = tutorial.evaluate_all(setting, model, sae, result, {"organism": items})
     summary = evaluations["organism"].summary
-    assert len(summary) == 3  # baseline, the steered feature, its random control
+    main_rows = summary[summary["kind"] != "control_feature"]
+    assert len(main_rows) == 3  # baseline, the steered feature, its random control
+    assert (summary["kind"] == "control_feature").sum() == 1  # and that control feature's own row
     assert (tmp_path / "out" / "evaluation" / "organism" / "table.txt").is_file()
     assert "candidates above" in capsys.readouterr().out

@@ -257,10 +257,11 @@ for s, generation in zip(scales.tolist(), by_direction, strict=True):
 # * `steering_conditions(sae, features, strengths, stats=)`: one condition per feature × strength,
 #   named `#F γ=S`;
 # * `matched_random_features(stats, features, n_per_feature)`: for each candidate, random features
-#   with about the same **activation frequency** (the share of tokens where they fire, from the
-#   statistics' histogram), each at its own f_max; `random_feature_conditions` turns them into one
-#   averaged condition per candidate, `random~#F γ=S`. A steering effect means something only if
-#   steering an arbitrary feature that fires as often does not produce it;
+#   with the same **push size** γ·f_max·‖d_j‖ (within ±20 %) and about the same **activation
+#   frequency** (the share of tokens where they fire, from the statistics' histogram), each at its
+#   own f_max; `random_feature_conditions` turns them into one averaged condition per candidate,
+#   `random~#F γ=S` (plus one summary row per control feature). A steering effect means something
+#   only if steering an arbitrary feature that fires as often, pushed as hard, does not produce it;
 # * `WordBan()`: the paper's 10 reasoning words get logits −inf while the model thinks (the answer is
 #   free); `RandomWordBans(n_runs)`: as many random words drawn from the baseline's own thinking text,
 #   the ban's control. Does *saying* "wait" matter, or only what the features do?
@@ -303,8 +304,9 @@ print(evaluation.table())
 #   other tokens can slip through), so read its accuracy and thinking length next to the
 #   random-word row. The random bans here draw their words from the baseline's own thinking, which
 #   for the organism's templated traces includes words it needs to do the arithmetic;
-# * a generation that never closes its thinking counts its whole budget as thinking tokens: check
-#   the `finished` column before reading thinking lengths of strongly steered conditions.
+# * thinking length and word rate are measured on **finished** generations (closed thinking and a
+#   parseable answer); `capped` is the share cut by the token budget and `gates` the protocol's
+#   three checks (non-inferior accuracy, finish rate, no repetition; docs/evaluation.md).
 #
 # The numbers behind the table are in `evaluation.summary` (one row per condition, the CI bounds as
 # columns `{metric}_diff_low` …) and `evaluation.records` (one row per generation).
@@ -324,10 +326,12 @@ assert (summary["n_problems"] == len(items)).all()
 for name in controls:
     assert summary.loc[name, "n_runs"] == 2
 assert summary.loc["random words", "n_runs"] == 3
-assert len(records) == len(items) * int(summary["n_runs"].sum())
+assert len(records) == len(items) * int(summary[summary["kind"] != "control_feature"]["n_runs"].sum())
 for name, row in summary.drop(index="baseline").iterrows():
     for metric in ("accuracy", "thinking_tokens", "word_rate"):
         low, diff, high = row[f"{metric}_diff_low"], row[f"{metric}_diff"], row[f"{metric}_diff_high"]
+        if diff != diff:  # NaN: no finished generation to measure thinking length / word rate on
+            continue
         assert low - 1e-9 <= diff <= high + 1e-9, (name, metric, low, diff, high)
 
 # %% [markdown]
@@ -335,8 +339,9 @@ for name, row in summary.drop(index="baseline").iterrows():
 # top feature against its own random control, and per-problem values are one call away:
 
 # %%
-print(f"#{top} vs its random control, thinking tokens:",
-      evaluation.compare(f"#{top} γ=2", "thinking_tokens", baseline=f"random~#{top} γ=2"))
+# (thinking_tokens_all: every generation, finished or not; strongly steered ones may never finish)
+print(f"#{top} vs its random control, thinking tokens (all generations):",
+      evaluation.compare(f"#{top} γ=2", "thinking_tokens_all", baseline=f"random~#{top} γ=2"))
 print(evaluation.per_problem("baseline", "thinking_tokens").head(4).to_dict())
 banned = evaluation.conditions["random words"]["words"]
 print("reasoning words banned:", evaluation.conditions["word ban"]["words"])

@@ -1,7 +1,7 @@
 """``tl-reasoning evaluate``: benchmark accuracy, thinking length and reasoning-word rate under steering.
 
-Runs the baseline, every ``--features`` × ``--strength`` steering, the frequency-matched random
-feature controls (``--controls random:N``) and the word ban with its random-word control
+Runs the baseline, every ``--features`` × ``--strength`` steering, the random feature controls
+matched on activation frequency and push size (``--controls random[:N]``, 10 by default) and the word ban with its random-word control
 (``--word-ban``) on the same problems, prints the summary table (changes vs baseline with paired
 bootstrap CIs) and writes the result folder (``tl_reasoning.evaluation.EvaluationResult.save``)
 plus ``steering_results.png``. Everything defaults to the organism. f_max comes from ``--f-max``,
@@ -58,7 +58,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling when sampling (default 0.95)")
     parser.add_argument("--seed", type=int, default=0, help="generation, control and bootstrap seed (default 0)")
     parser.add_argument("--controls", default=None,
-                        help="random:N = N random features matched on activation frequency per steered feature")
+                        help="random (10) or random:N = N random features per steered feature, matched on activation "
+                        "frequency and push size γ·f_max·‖d_j‖ (see --push-tolerance)")
+    parser.add_argument("--push-tolerance", type=float, default=0.2,
+                        help="a control's push must lie within ± this fraction of its candidate's (default 0.2)")
     parser.add_argument("--word-ban", action="store_true",
                         help="also ban the reasoning words while thinking, and random words as its control")
     parser.add_argument("--word-ban-runs", type=int, default=10, help="random-word ban runs averaged (default 10)")
@@ -104,13 +107,17 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 def _controls(spec: str | None) -> int:
-    """Random features per steered feature asked by ``--controls`` (0: none)."""
+    """Random features per steered feature asked by ``--controls`` (0: none; ``random``: the default 10)."""
+    from tl_reasoning.evaluation.controls import DEFAULT_CONTROLS
+
     if not spec:
         return 0
-    kind, _, count = spec.partition(":")
+    kind, colon, count = spec.partition(":")
+    if kind.strip() == "random" and not colon:
+        return DEFAULT_CONTROLS
     if kind.strip() != "random" or not count.strip().isdigit() or int(count) < 1:
-        raise ValueError(f"unknown --controls {spec!r}; use random:N (N frequency-matched random features per "
-                         "steered feature, N >= 1)")
+        raise ValueError(f"unknown --controls {spec!r}; use random or random:N (N random features per steered "
+                         "feature matched on frequency and push size, N >= 1; default 10)")
     return int(count)
 
 
@@ -233,7 +240,11 @@ def run(args: argparse.Namespace) -> int:
         if n_controls:
             source = args.stats if args.stats else estimated[0]
             table = None if args.stats else estimated[1]
-            matches = matched_random_features(source, features, n_controls, args.seed, f_max=table)
+            matches = matched_random_features(source, features, n_controls, args.seed, f_max=table, norms=sae,
+                                              push_tolerance=args.push_tolerance)
+            if matches.shortfall:
+                print("evaluate: WARNING too few push-matched controls: " + ", ".join(
+                    f"#{c} {n}/{n_controls}" for c, n in matches.shortfall.items()), file=sys.stderr, flush=True)
             conditions.update(random_feature_conditions(sae, matches, strengths, mode=args.mode,
                                                         positions=positions, site=site))
     if args.word_ban:
@@ -255,5 +266,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(items)} problems x {args.samples} sample(s), {len(result.conditions)} conditions, "
           f"model {args.model}, benchmark {args.benchmark}")
     print(result.table())
+    print(f"\n{result.config['criteria_text']} gates: ok = all three pass; no:acc/fin/rep = the failed ones.")
     print(f"\nwrote {out}/ ({', '.join(files)}, ...)")
     return 0

@@ -22,15 +22,20 @@ class DemoConfig:
     """``auto``: the model's own default (the organism: HookedTransformer on TransformerLens 3, Bridge on 4)."""
     device: str | None = None
     score_docs: int = 400
-    candidates: int = 4
-    """Top ReasonScore features that are steered (the paper steers its top candidates one at a time)."""
-    random_per_feature: int = 2
-    """Activation-frequency-matched random control features per candidate."""
+    candidates: int = 2
+    """Top ReasonScore features that are steered (the paper steers its top candidates one at a time). 2, not
+    4: with 10 push-matched controls each, 2 candidates keep the demo within 10 min on 2 busy CPU cores."""
+    random_per_feature: int = 10
+    """Random control features per candidate, matched on activation frequency and push size
+    (:func:`~tl_reasoning.evaluation.matched_random_features`), each steered on every problem."""
+    push_tolerance: float = 0.2
+    """A control's push ``γ·f_max·‖d_j‖`` must lie within ± this fraction of its candidate's."""
     strength: float = 2.0
     mode: str = "add"
     positions: str = "all"
     problems: int = 64
-    """Benchmark problems (64: the whole demo takes about 5 min on 2 busy CPU cores; generation is ~95 % of it)."""
+    """Benchmark problems, the same for every condition and control (64: the whole demo takes about 7 min on 2
+    busy CPU cores; generation is ~95 % of it)."""
     max_new_tokens: int = 320
     """Above the organism's longest unsteered generation (277 tokens on 100 problems), so the baseline
     finishes; steered generations that derail are cut here."""
@@ -76,6 +81,6 @@ def estimated_seconds(config: DemoConfig) -> float | None:
 #: Reduced sizes for smoke tests and CI: the same steps in well under a minute. 256 new tokens cover the
 #: organism's unsteered generations (95th percentile 228 on 100 problems, at most 224 on the first 12), so
 #: the baseline finishes thinking and answers; 12 problems are below ``min_verdict_problems``: no verdict.
-QUICK: dict[str, Any] = dict(score_docs=40, candidates=1, random_per_feature=1, problems=12, max_new_tokens=256,
+QUICK: dict[str, Any] = dict(score_docs=40, candidates=1, random_per_feature=2, problems=12, max_new_tokens=256,
                              batch_size=12, random_word_bans=1, diff_random=50, dashboard_features=2,
                              dashboard_docs=20)

@@ -4,10 +4,11 @@ Steps (each timed, each written to its own sub-folder of the report):
 
 1. ReasonScore of every SAE feature over the reasoning corpus (one pass) → ``scores/``;
 2. the top candidates' dashboard → ``dashboard.html``;
-3. steering evaluation on the benchmark: baseline, each candidate at γ, activation-frequency-matched
-   random features at γ, the word ban and its random-word control → ``evaluation/``;
+3. steering evaluation on the benchmark: baseline, each candidate at γ, random features matched on
+   activation frequency and push size at γ, the word ban and its random-word control → ``evaluation/``;
 4. model diffing: the candidates' presence in the base model's SAE vs random features → ``diffing/``;
-5. figures, the outcome check of issue #7, ``report.json``, ``report.html`` and ``table.md``.
+5. figures, the outcome check (issue #7's targets behind issue #14's gates), ``report.json``,
+   ``report.html`` and ``table.md``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,8 +102,18 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
     conditions: dict[str, Any] = ev.steering_conditions(
         sae, candidates, config.strength, mode=config.mode, stats=scored.stats, positions=config.positions)
     if config.random_per_feature > 0:
-        matches = ev.matched_random_features(scored.stats, candidates, config.random_per_feature, seed=config.seed,
-                                             exclude=set(scored.selected) | set(candidates))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ev.ControlShortfallWarning)
+            matches = ev.matched_random_features(scored.stats, candidates, config.random_per_feature, seed=config.seed,
+                                                 exclude=set(scored.selected) | set(candidates), norms=sae,
+                                                 push_tolerance=config.push_tolerance)
+        for warning in caught:
+            if issubclass(warning.category, ev.ControlShortfallWarning):
+                say(f"[demo]     WARNING: {warning.message}")
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        say(f"[demo]     controls (frequency and push within ±{config.push_tolerance:.0%} matched): "
+            + "; ".join(f"#{c}: {matches.found.get(c, 0)}/{config.random_per_feature}" for c in candidates))
         conditions.update(ev.random_feature_conditions(sae, matches, config.strength, mode=config.mode,
                                                        positions=config.positions))
     if config.word_ban:

@@ -44,42 +44,67 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(out) else out
 
 
+def _entry(row: Any, base: dict[str, Any], target: float) -> dict[str, Any]:
+    from tl_reasoning.evaluation.criteria import gate_values
+
+    entry: dict[str, Any] = {"condition": row["condition"], "feature": str(row["feature"]),
+                             "accuracy": _num(row.get("accuracy")), "accuracy_diff": _num(row.get("accuracy_diff")),
+                             "accuracy_diff_low": _num(row.get("accuracy_diff_low")),
+                             "finished": _num(row.get("finished")), "capped": _num(row.get("capped")),
+                             "repetition_q": _num(row.get("repetition_q"))}
+    for metric, _ in _METRICS:
+        for suffix in ("", "_low", "_high"):
+            entry[f"{metric}_rel{suffix}"] = _num(row.get(f"{metric}_rel{suffix}"))
+    entry.update(gate_values(row, base))
+    entry["more_reasoning"] = bool(entry["passes_gates"]) and all(
+        entry[f"{m}_rel"] is not None and entry[f"{m}_rel"] >= target for m, _ in _METRICS)
+    return entry
+
+
 def outcome_check(summary: Any, *, target: float = 20.0, limit: float = 5.0, n_problems: int | None = None,
                   min_problems: int = 0) -> dict[str, Any]:
-    """Does steering the candidates raise thinking length and word rate by ≥ ``target`` % while
-    the frequency-matched random features move them by < ``limit`` %? (issue #7's expected outcome)
+    """Do the candidates show more reasoning, specifically? (issue #7's targets behind issue #14's gates)
 
-    Per candidate and per control the relative changes (%) vs the baseline; the verdict uses the
-    mean over candidates and the mean absolute change over the controls. With ``n_problems`` below
-    ``min_problems`` (a smoke run) there is no verdict: ``reproduced`` is ``None`` and the text says so.
+    A candidate shows **more reasoning** when it passes the three gates of
+    :mod:`tl_reasoning.evaluation.criteria` against the baseline row (non-inferior accuracy, finish
+    rate ≥ 95 % of the baseline's, no degeneration; recomputed here from the summary's raw columns)
+    **and** raises thinking length and word rate (finished generations) by ≥ ``target`` %.
+    ``REPRODUCED`` needs at least half of the candidates (and one) to show more reasoning **and** the
+    random controls (averaged rows) to move both metrics by < ``limit`` % in mean absolute change.
+    Per-feature control rows give the spread. With ``n_problems`` below ``min_problems`` (a smoke
+    run) there is no verdict: ``reproduced`` is ``None`` and the text says so.
     """
-    steered = summary[summary["kind"] == "steering"]
-    random = summary[summary["kind"] == "random_features"]
-    rows: dict[str, list[dict[str, Any]]] = {"candidates": [], "controls": []}
-    for group, part in (("candidates", steered), ("controls", random)):
-        for _, row in part.iterrows():
-            entry = {"condition": row["condition"], "feature": str(row["feature"]),
-                     "accuracy": _num(row.get("accuracy")), "accuracy_diff": _num(row.get("accuracy_diff"))}
-            for metric, _ in _METRICS:
-                entry[f"{metric}_rel"] = _num(row.get(f"{metric}_rel"))
-                entry[f"{metric}_rel_low"] = _num(row.get(f"{metric}_rel_low"))
-                entry[f"{metric}_rel_high"] = _num(row.get(f"{metric}_rel_high"))
-            rows[group].append(entry)
-    verdict: dict[str, Any] = {"target_percent": target, "control_limit_percent": limit, **rows}
+    from tl_reasoning.evaluation.criteria import Criteria, criteria_text
+
+    base_rows = summary[summary["kind"] == "baseline"] if "kind" in summary.columns else summary.iloc[:0]
+    base = base_rows.iloc[0].to_dict() if len(base_rows) else {}
+    rows: dict[str, list[dict[str, Any]]] = {"candidates": [], "controls": [], "control_features": []}
+    for group, kind in (("candidates", "steering"), ("controls", "random_features"),
+                        ("control_features", "control_feature")):
+        for _, row in summary[summary["kind"] == kind].iterrows():
+            rows[group].append(_entry(row, base, target))
+    verdict: dict[str, Any] = {"target_percent": target, "control_limit_percent": limit,
+                               "criteria": Criteria().to_json(), "criteria_text": criteria_text(), **rows}
     checks = {}
     for metric, label in _METRICS:
         cand = [r[f"{metric}_rel"] for r in rows["candidates"] if r[f"{metric}_rel"] is not None]
         ctrl = [abs(r[f"{metric}_rel"]) for r in rows["controls"] if r[f"{metric}_rel"] is not None]
+        spread = [r[f"{metric}_rel"] for r in rows["control_features"] if r[f"{metric}_rel"] is not None]
         cand_mean = sum(cand) / len(cand) if cand else None
         ctrl_mean = sum(ctrl) / len(ctrl) if ctrl else None
         checks[metric] = {
             "label": label, "candidates_mean_percent": cand_mean, "controls_mean_abs_percent": ctrl_mean,
             "candidates_reaching_target": sum(v >= target for v in cand), "n_candidates": len(cand),
-            "candidates_pass": cand_mean is not None and cand_mean >= target,
+            "control_features_min_percent": min(spread) if spread else None,
+            "control_features_max_percent": max(spread) if spread else None,
             "controls_pass": ctrl_mean is not None and ctrl_mean < limit,
         }
     verdict["checks"] = checks
-    verdict["reproduced"] = bool(checks) and all(c["candidates_pass"] and c["controls_pass"] for c in checks.values())
+    n_cand = len(rows["candidates"])
+    n_more = sum(r["more_reasoning"] for r in rows["candidates"])
+    verdict["n_more_reasoning"], verdict["n_candidates"] = n_more, n_cand
+    verdict["reproduced"] = (n_cand > 0 and 2 * n_more >= n_cand and n_more >= 1
+                             and all(c["controls_pass"] for c in checks.values()))
     verdict["n_problems"], verdict["min_problems"] = n_problems, min_problems
     if n_problems is not None and n_problems < min_problems:
         verdict["reproduced"] = None
@@ -87,19 +112,36 @@ def outcome_check(summary: Any, *, target: float = 20.0, limit: float = 5.0, n_p
     return verdict
 
 
+def _gates(entry: dict[str, Any]) -> str:
+    failed = [name for key, name in (("gate_noninferior", "accuracy not non-inferior"),
+                                     ("gate_finishes", "finishes too rarely"),
+                                     ("gate_repetition", "degenerates (repetition)")) if not entry[key]]
+    return "passes the gates" if not failed else "fails: " + ", ".join(failed)
+
+
 def _verdict_text(verdict: dict[str, Any]) -> str:
     parts = []
+    for entry in verdict["candidates"]:
+        parts.append(f"{entry['condition']}: {_gates(entry)}; length {_pct(entry['thinking_tokens_rel'])}, word rate "
+                     f"{_pct(entry['word_rate_rel'])} (finished {_pct_share(entry['finished'])}, capped "
+                     f"{_pct_share(entry['capped'])}) → {'more reasoning' if entry['more_reasoning'] else 'not more reasoning'}")
     for c in verdict["checks"].values():
-        cand, ctrl = c["candidates_mean_percent"], c["controls_mean_abs_percent"]
-        parts.append(f"{c['label']}: candidates {_pct(cand)} on average ({c['candidates_reaching_target']}/"
-                     f"{c['n_candidates']} ≥ {verdict['target_percent']:g} %), random controls {_pct(ctrl, signed=False)}"
-                     " mean |change|")
+        lo, hi = c["control_features_min_percent"], c["control_features_max_percent"]
+        spread = "" if lo is None else f", single control features {_pct(lo)} … {_pct(hi)}"
+        parts.append(f"{c['label']}: candidates {_pct(c['candidates_mean_percent'])} on average, random controls "
+                     f"{_pct(c['controls_mean_abs_percent'], signed=False)} mean |change|{spread}")
+    body = "; ".join(parts) + ". Criteria: " + verdict["criteria_text"]
     if verdict["reproduced"] is None:
         return (f"NO VERDICT: smoke run on {verdict['n_problems']} problems, too few for a verdict (it needs ≥ "
-                f"{verdict['min_problems']}; the default sizes give one). " + "; ".join(parts) + ".")
+                f"{verdict['min_problems']}; the default sizes give one). " + body)
     head = "REPRODUCED" if verdict["reproduced"] else "NOT REPRODUCED"
-    return f"{head} (target: ≥ {verdict['target_percent']:g} % for candidates, < {verdict['control_limit_percent']:g} %" \
-           f" for controls). " + "; ".join(parts) + "."
+    return (f"{head} ({verdict['n_more_reasoning']}/{verdict['n_candidates']} candidates show more reasoning: gates "
+            f"passed and ≥ {verdict['target_percent']:g} % in thinking length and word rate; needed: at least half, "
+            f"with controls < {verdict['control_limit_percent']:g} %). " + body)
+
+
+def _pct_share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f} %"
 
 
 def _pct(value: float | None, signed: bool = True) -> str:
@@ -109,19 +151,30 @@ def _pct(value: float | None, signed: bool = True) -> str:
 
 
 def table_1(summary: Any) -> str:
-    """A compact Markdown table like the paper's Table 1: accuracy, thinking length and word rate per
-    condition, with relative changes vs the baseline and their 95 % bootstrap intervals."""
-    head = ("| condition | accuracy % | Δ acc (pts) | thinking tokens | Δ length % [95% CI] | words/100 tok "
-            "| Δ rate % [95% CI] | finished % |")
-    lines = [head, "|" + "---|" * 8]
+    """A compact Markdown table like the paper's Table 1: accuracy, thinking length and word rate (finished
+    generations) per condition with relative changes vs the baseline and their 95 % bootstrap intervals,
+    the finished and capped shares, the repetition quantile and the gates; control features indented."""
+    from tl_reasoning.evaluation.results import gates_text
+
+    head = ("| condition | accuracy % | Δ acc (pts) [95% CI] | thinking tokens | Δ length % [95% CI] | words/100 tok "
+            "| Δ rate % [95% CI] | finished % | capped % | rep q | gates |")
+    lines = [head, "|" + "---|" * 11]
     for _, row in summary.iterrows():
-        acc, dacc = _num(row.get("accuracy")), _num(row.get("accuracy_diff"))
-        cells = [str(row["condition"]), _f(acc, 100, ".1f"), "" if dacc is None else f"{dacc * 100:+.1f}"]
+        acc = _num(row.get("accuracy"))
+        dacc, lo_acc, hi_acc = (_num(row.get(f"accuracy_diff{s}")) for s in ("", "_low", "_high"))
+        name = str(row["condition"])
+        if row.get("kind") == "control_feature":
+            name = "&nbsp;&nbsp;· " + name.rsplit(" · ", 1)[-1]
+        cells = [name, _f(acc, 100, ".1f"),
+                 "" if dacc is None else f"{dacc * 100:+.1f} [{(lo_acc or 0) * 100:+.1f}, {(hi_acc or 0) * 100:+.1f}]"]
         for metric in ("thinking_tokens", "word_rate"):
             cells.append(_f(_num(row.get(metric)), 1, ".1f" if metric == "thinking_tokens" else ".2f"))
             rel, lo, hi = (_num(row.get(f"{metric}_rel{s}")) for s in ("", "_low", "_high"))
             cells.append("" if rel is None else f"{rel:+.1f} [{lo:+.1f}, {hi:+.1f}]")
         cells.append(_f(_num(row.get("finished")), 100, ".0f"))
+        cells.append(_f(_num(row.get("capped")), 100, ".0f"))
+        cells.append(_f(_num(row.get("repetition_q")), 1, ".2f"))
+        cells.append(gates_text(row))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -191,6 +244,9 @@ steering mode <code>{esc(cfg.mode)}</code> at γ = {cfg.strength:g} on positions
 <a href="dashboard.html">Feature dashboard</a> · folders <code>scores/</code>, <code>evaluation/</code>,
 <code>diffing/</code>.</p>
 <h2>Outcome</h2><p class="{verdict_class}">{esc(report.outcome["text"])}</p>
+<p><b>Criteria (fixed before the run).</b> {esc(report.outcome.get("criteria_text", ""))} Controls: random
+features matched on activation frequency and on push size γ·f_max·‖d_j‖ (within ±{cfg.push_tolerance:.0%} of the
+candidate's), {cfg.random_per_feature} per candidate; their CIs resample problems and control features together.</p>
 <h2>Table 1: steering vs baseline and controls</h2>
 <pre>{esc(report.table())}</pre>
 {_img(report.figures["steering"])}

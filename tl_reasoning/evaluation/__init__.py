@@ -1,5 +1,6 @@
 """Evaluation harness (issue #7): benchmarks, think-format prompts, answer checking, metrics, paired
-bootstrap, steering sweeps and controls (frequency-matched random features, the word ban).
+bootstrap, steering sweeps and controls (frequency- and push-matched random features, the word ban),
+and the protocol's gates (:mod:`~tl_reasoning.evaluation.criteria`).
 
 * :func:`load_eval_benchmark` — the organism or local AIME-2024 / MATH-500 / GPQA files → :class:`EvalItem`.
 * :func:`evaluate` — generate under conditions (baseline, steerings, word bans, averaged controls)
@@ -28,8 +29,17 @@ from tl_reasoning.evaluation.benchmarks import (
     detect_format,
     load_eval_benchmark,
 )
-from tl_reasoning.evaluation.bootstrap import BootstrapResult, paired_bootstrap
-from tl_reasoning.evaluation.controls import MatchedFeature, activation_frequencies, matched_random_features
+from tl_reasoning.evaluation.bootstrap import BootstrapResult, paired_bootstrap, paired_bootstrap_runs
+from tl_reasoning.evaluation.controls import (
+    DEFAULT_CONTROLS,
+    DEFAULT_PUSH_TOLERANCE,
+    ControlShortfallWarning,
+    MatchedControls,
+    MatchedFeature,
+    activation_frequencies,
+    matched_random_features,
+)
+from tl_reasoning.evaluation.criteria import GATES, Criteria, criteria_text, gate_values
 from tl_reasoning.evaluation.harness import (
     Averaged,
     EvalProgress,
@@ -45,6 +55,7 @@ from tl_reasoning.evaluation.metrics import (
     generation_metrics,
     maj_at_k,
     majority_vote,
+    repetition_rate,
 )
 from tl_reasoning.evaluation.prompting import PROMPT_TEMPLATES, build_prompt, build_prompts
 from tl_reasoning.evaluation.results import EvaluationResult, format_table
@@ -60,14 +71,20 @@ from tl_reasoning.evaluation.wordban import (
 __all__ = [
     "ANSWER_TYPES",
     "BENCHMARK_FORMATS",
+    "DEFAULT_CONTROLS",
+    "DEFAULT_PUSH_TOLERANCE",
+    "GATES",
     "PROMPT_TEMPLATES",
     "Averaged",
     "BootstrapResult",
+    "ControlShortfallWarning",
+    "Criteria",
     "EvalItem",
     "EvalProgress",
     "EvaluationResult",
     "GenerationMetrics",
     "LogitsProcessorHandle",
+    "MatchedControls",
     "MatchedFeature",
     "RandomWordBans",
     "WordBan",
@@ -79,12 +96,14 @@ __all__ = [
     "build_prompt",
     "build_prompts",
     "check_answer",
+    "criteria_text",
     "detect_format",
     "evaluate",
     "extract_answer",
     "extract_boxed",
     "extract_choice",
     "format_table",
+    "gate_values",
     "generation_metrics",
     "grade",
     "load_eval_benchmark",
@@ -95,8 +114,10 @@ __all__ = [
     "math_equal",
     "normalize_math_answer",
     "paired_bootstrap",
+    "paired_bootstrap_runs",
     "random_feature_conditions",
     "random_word_bans",
+    "repetition_rate",
     "steering_conditions",
     "stderr_progress",
     "thinking_word_distribution",

@@ -21,7 +21,6 @@ the frequency-matched random-feature controls.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -31,7 +30,9 @@ from typing import Any
 from tl_reasoning.evaluation.answers import THINK_END, answer_key, grade
 from tl_reasoning.evaluation.benchmarks import EvalItem, load_eval_benchmark
 from tl_reasoning.evaluation.controls import MatchedFeature
+from tl_reasoning.evaluation.criteria import Criteria, criteria_text
 from tl_reasoning.evaluation.metrics import WordCounter, generation_metrics
+from tl_reasoning.evaluation.progress import EvalProgress, stderr_progress
 from tl_reasoning.evaluation.prompting import build_prompts
 from tl_reasoning.evaluation.results import EvaluationResult, summarize
 from tl_reasoning.evaluation.wordban import RandomWordBans, WordBan, add_word_ban, random_word_bans
@@ -57,31 +58,6 @@ class Averaged:
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError("Averaged needs at least one run")
-
-
-@dataclass(frozen=True)
-class EvalProgress:
-    """Progress of :func:`evaluate`, passed to a progress callback after every batch."""
-
-    condition: str
-    condition_index: int
-    n_conditions: int
-    run: int
-    n_runs: int
-    done: int
-    """Generations finished in this run."""
-    total: int
-    """Generations in this run."""
-    elapsed: float
-    """Seconds since :func:`evaluate` started."""
-
-
-def stderr_progress(event: EvalProgress) -> None:
-    """One stderr line per batch: condition, run, generations done, elapsed time."""
-    run = f" run {event.run + 1}/{event.n_runs}" if event.n_runs > 1 else ""
-    sys.stderr.write(f"evaluate [{event.condition_index + 1}/{event.n_conditions}] {event.condition}{run}: "
-                     f"{event.done}/{event.total} generations ({event.elapsed:.1f} s)\n")
-    sys.stderr.flush()
 
 
 # -- conditions ---------------------------------------------------------------------------------
@@ -180,11 +156,13 @@ def random_feature_conditions(
     name: str = "random~#{feature} γ={strength:g}",
     **options: Any,
 ) -> dict[str, Averaged]:
-    """Frequency-matched random-feature controls: per candidate × strength, its controls averaged.
+    """Frequency- and push-matched random-feature controls: per candidate × strength, its controls averaged.
 
     ``matches`` come from :func:`~tl_reasoning.evaluation.controls.matched_random_features`; each
     control is steered alone at its own f_max, and the controls of one candidate are the runs of
-    one :class:`Averaged` condition.
+    one :class:`Averaged` condition, whose info records the features, their frequencies and pushes,
+    the push tolerance and how many controls were asked (``n_requested``) — the summary compares
+    that with how many were found. A candidate with no control at all raises.
     """
     from tl_reasoning.steering import feature_steering
 
@@ -196,6 +174,13 @@ def random_feature_conditions(
     groups: dict[int, list[MatchedFeature]] = {}
     for match in matches:
         groups.setdefault(match.matched_to, []).append(match)
+    found = dict(getattr(matches, "found", {}) or {})
+    empty = [t for t, n in found.items() if n == 0]
+    if empty:
+        raise ValueError(f"no random control feature satisfies the frequency-and-push match of feature(s) {empty}; "
+                         "widen push_tolerance, or evaluate without controls for them (and say so)")
+    requested = int(getattr(matches, "requested", 0) or 0)
+    tolerance = getattr(matches, "push_tolerance", None)
     out: dict[str, Averaged] = {}
     for target, group in groups.items():
         for strength in values:
@@ -203,7 +188,9 @@ def random_feature_conditions(
                                      positions=positions, **options) for m in group]
             info = {"kind": "random_features", "feature": f"random~{target}", "matched_to": target,
                     "features": [m.feature for m in group], "strength": strength, "mode": mode,
-                    "frequencies": [m.frequency for m in group], "target_frequency": group[0].target_frequency}
+                    "frequencies": [m.frequency for m in group], "target_frequency": group[0].target_frequency,
+                    "pushes": [m.push for m in group], "target_push": group[0].target_push,
+                    "push_tolerance": tolerance, "n_requested": requested or len(group)}
             out[name.format(feature=target, strength=strength, mode=mode)] = Averaged(runs, info)
     return out
 
@@ -317,7 +304,7 @@ def evaluate(
                         think_end=end_id if end_id is not None else (think_end or THINK_END))
                 for (i, sample), gen in zip(chunk, generations, strict=True):
                     rows.append(_record(name, run, items[i], i, sample, gen, counter, end_id, end_text,
-                                        backend.eos_token_id, skip))
+                                        backend.eos_token_id, skip, max_new_tokens))
                 done += len(chunk)
                 if callback is not None:
                     callback(EvalProgress(name, index, len(plan), run, len(runs), done, len(jobs),
@@ -334,6 +321,7 @@ def evaluate(
         "vocabulary": counter.words, "n_boot": n_boot, "confidence": confidence, "model": backend.name,
         "backend": backend.kind, "n_problems": len(items),
         "benchmark": sorted({item.benchmark for item in items}),
+        "criteria": Criteria().to_json(), "criteria_text": criteria_text(),
     }
     return EvaluationResult(records, summary, infos, config, items)
 
@@ -373,15 +361,20 @@ def _resolve_random_bans(spec: RandomWordBans, plan: Mapping[str, Any], rows: li
 
 
 def _record(condition: str, run: int, item: EvalItem, index: int, sample: int, gen: Any, counter: WordCounter,
-            end_id: int | None, end_text: str, eos_id: int | None, skip: set[int]) -> dict[str, Any]:
+            end_id: int | None, end_text: str, eos_id: int | None, skip: set[int],
+            max_new_tokens: int) -> dict[str, Any]:
+    """One generation's row. ``finished``: closed its thinking section (EOS when there is no single
+    think-end token) and gave a parseable answer; ``capped``: stopped by ``max_new_tokens`` without EOS."""
     metrics = generation_metrics(gen.tokens, counter, think_end_id=end_id, eos_id=eos_id, skip=skip)
     predicted, correct = grade(gen.text, item, end_text)
+    closed = metrics.think_closed if end_id is not None else metrics.eos
     return {
         "condition": condition, "run": run, "item_id": item.id, "item_index": index, "sample": sample,
         "answer_type": item.answer_type, "gold": item.answer, "extracted": predicted,
         "answer_key": answer_key(predicted, item.answer_type), "correct": bool(correct),
         "new_tokens": len([t for t in gen.tokens if t not in skip]), "thinking_tokens": metrics.thinking_tokens,
-        "think_closed": metrics.think_closed, "eos": metrics.eos, "finished": metrics.finished,
+        "think_closed": metrics.think_closed, "eos": metrics.eos, "finished": bool(closed and predicted is not None),
+        "capped": bool(not metrics.eos and len(gen.tokens) >= max_new_tokens), "repetition": metrics.repetition,
         "reasoning_words": metrics.reasoning_words, "word_rate": metrics.word_rate,
         "word_counts": dict(metrics.word_counts), "text": gen.text, "tokens": list(gen.tokens),
     }

@@ -13,7 +13,18 @@ token does not, and degenerate generations such as ``Let meLet meLet me`` (token
 me`` ``Let`` ...) count three times, as exact token-id matching would. The **word rate** is
 words per 100 thinking tokens.
 
-**Finished**: the generation closed its thinking section (``</think>``) or emitted EOS.
+**Finished** (:attr:`GenerationMetrics.finished`): the generation closed its thinking section
+(``</think>``) or emitted EOS. The evaluation's stricter protocol column (closed its thinking *and*
+gave a parseable answer) is built on top of it in :mod:`tl_reasoning.evaluation.harness`.
+
+**Repetition rate** (:func:`repetition_rate`, ``n = 4``): over the thinking token ids
+``t_0 … t_{L-1}`` (as for the thinking length), the share of the ``L − n + 1`` token n-grams
+``(t_i, …, t_{i+n-1})`` that equal an n-gram starting earlier in the same sequence; 0 when
+``L < n + 1``. A text that never repeats 4 tokens in a row scores 0, ``Wait Wait Wait …`` (one token
+repeated ``L`` times) scores ``(L − n) / (L − n + 1)`` → 1, and a 4-token cycle repeated ``k`` times
+scores ``(4k − 7) / (4k − 3)`` (its 4 distinct n-grams are new once, every other one is a repeat).
+It is measured on every generation, finished or not: running on to the token cap is where
+degeneration shows.
 
 Aggregates are taken per problem first (mean over samples and runs), then over problems, so every
 problem weighs the same and paired bootstraps resample problems: accuracy (pass@1 as the mean
@@ -35,8 +46,12 @@ __all__ = [
     "maj_at_k",
     "majority_vote",
     "per_problem",
+    "repetition_rate",
     "thinking_ids",
 ]
+
+#: n of the n-gram repetition rate.
+REPETITION_N = 4
 
 
 class WordCounter:
@@ -110,6 +125,8 @@ class GenerationMetrics:
     word_rate: float
     """Reasoning words per 100 thinking tokens (0 when there are no thinking tokens)."""
     word_counts: Mapping[str, int] = field(default_factory=dict)
+    repetition: float = 0.0
+    """Repetition rate of the thinking tokens (:func:`repetition_rate`)."""
 
     @property
     def finished(self) -> bool:
@@ -124,7 +141,28 @@ def generation_metrics(tokens: Sequence[int], counter: WordCounter, *, think_end
     words = sum(counts.values())
     rate = 100.0 * words / len(body) if body else 0.0
     eos = eos_id is not None and eos_id in tokens
-    return GenerationMetrics(len(body), closed, eos, words, rate, counts)
+    return GenerationMetrics(len(body), closed, eos, words, rate, counts, repetition_rate(body))
+
+
+def repetition_rate(ids: Sequence[int], n: int = REPETITION_N) -> float:
+    """Share of the token n-grams of ``ids`` that repeat an earlier n-gram (module docstring).
+
+    ``[a, b, c, d, a, b, c, d]`` with ``n = 4``: n-grams abcd, bcda, cdab, dabc, abcd → 1/5.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    total = len(ids) - n + 1
+    if total < 2:
+        return 0.0
+    seen: set[tuple[int, ...]] = set()
+    repeats = 0
+    for i in range(total):
+        gram = tuple(int(t) for t in ids[i:i + n])
+        if gram in seen:
+            repeats += 1
+        else:
+            seen.add(gram)
+    return repeats / total
 
 
 # -- aggregates ---------------------------------------------------------------------------------

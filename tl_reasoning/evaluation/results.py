@@ -1,11 +1,9 @@
 """The result of an evaluation: per-generation records, a summary per condition, save and load.
 
-The summary has one row per condition: accuracy (pass@1), maj@k (with several samples), mean
-thinking length, mean reasoning-word rate (see :mod:`tl_reasoning.evaluation.metrics`) and, for
-every condition but the baseline, their change vs the baseline with paired-bootstrap CIs
-(:mod:`tl_reasoning.evaluation.bootstrap`): columns ``{metric}_diff``, ``{metric}_diff_low``,
-``{metric}_diff_high`` (absolute) and ``{metric}_rel``, ``{metric}_rel_low``, ``{metric}_rel_high``
-(percent). A result folder holds ``summary.csv``/``summary.json``, ``records.csv`` (one row per
+The summary (:mod:`tl_reasoning.evaluation.summary`) has one row per condition — and one per
+random control feature (kind ``control_feature``) — with accuracy, thinking length and word rate
+(finished generations), finish and cap shares, repetition, changes vs the baseline with
+paired-bootstrap CIs and the protocol's gates (:mod:`tl_reasoning.evaluation.criteria`). A result folder holds ``summary.csv``/``summary.json``, ``records.csv`` (one row per
 generation, no text), ``generations.jsonl`` (the same rows with text and token ids),
 ``items.jsonl``, ``config.json`` and ``table.txt``; :meth:`EvaluationResult.load` reads it back.
 """
@@ -21,78 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from tl_reasoning.evaluation.benchmarks import EvalItem
-from tl_reasoning.evaluation.bootstrap import BootstrapResult, paired_bootstrap
-from tl_reasoning.evaluation.metrics import maj_at_k, per_problem
+from tl_reasoning.evaluation.bootstrap import BootstrapResult
+from tl_reasoning.evaluation.summary import METRICS, compare_conditions, problem_values, summarize
 
-__all__ = ["METRICS", "EvaluationResult", "format_table", "summarize"]
+__all__ = [
+    "METRICS",
+    "EvaluationResult",
+    "compare_conditions",
+    "format_table",
+    "gates_text",
+    "problem_values",
+    "summarize",
+]
 
-#: Metrics compared against the baseline: summary column → record column (``maj_at_k`` is a vote).
-METRICS: dict[str, str] = {
-    "accuracy": "correct",
-    "maj_at_k": "correct",
-    "thinking_tokens": "thinking_tokens",
-    "word_rate": "word_rate",
-}
 _TEXT_COLUMNS = ("text", "tokens", "word_counts")
-
-
-def problem_values(records: Any, condition: str, metric: str) -> Any:
-    """Per-problem values (``pandas.Series`` by item id) of ``metric`` under ``condition``."""
-    rows = records[records["condition"] == condition]
-    if rows.empty:
-        known = ", ".join(dict.fromkeys(records["condition"]))
-        raise KeyError(f"no condition {condition!r} in this result; conditions: {known}")
-    if metric == "maj_at_k":
-        return maj_at_k(rows)
-    column = METRICS.get(metric, metric)
-    if column not in rows.columns:
-        raise KeyError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)} or a record column")
-    return per_problem(rows.assign(**{column: rows[column].astype(float)}), column)
-
-
-def compare_conditions(records: Any, condition: str, baseline: str, metric: str, *, n_boot: int = 2000,
-                       confidence: float = 0.95, seed: int = 0) -> BootstrapResult:
-    """Paired bootstrap of ``metric`` under ``condition`` vs ``baseline`` on their common problems."""
-    treated = problem_values(records, condition, metric)
-    base = problem_values(records, baseline, metric)
-    common = [i for i in base.index if i in treated.index]
-    if not common:
-        raise ValueError(f"conditions {condition!r} and {baseline!r} share no problems")
-    return paired_bootstrap(treated.loc[common].to_numpy(), base.loc[common].to_numpy(), n_boot=n_boot,
-                            confidence=confidence, seed=seed)
-
-
-def summarize(records: Any, conditions: Mapping[str, Mapping[str, Any]], *, baseline: str, n_samples: int,
-              n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Any:
-    """The summary table (one row per condition, module docstring) of evaluation ``records``."""
-    import pandas as pd
-
-    metrics = [m for m in METRICS if m != "maj_at_k" or n_samples > 1]
-    rows = []
-    for name, info in conditions.items():
-        part = records[records["condition"] == name]
-        if part.empty:
-            continue
-        row: dict[str, Any] = {"condition": name, "kind": info.get("kind", ""), "feature": info.get("feature"),
-                               "strength": info.get("strength"), "mode": info.get("mode"),
-                               "n_problems": int(part["item_id"].nunique()), "n_generations": len(part),
-                               "n_runs": int(part["run"].nunique())}
-        for metric in metrics:
-            row[metric] = float(problem_values(records, name, metric).mean())
-        row["reasoning_words"] = float(per_problem(part, "reasoning_words").mean())
-        row["finished"] = float(per_problem(part.assign(finished=part["finished"].astype(float)), "finished").mean())
-        for metric in metrics:
-            keys = ("diff", "diff_low", "diff_high", "rel", "rel_low", "rel_high")
-            if name == baseline or baseline not in set(records["condition"]):
-                row.update({f"{metric}_{k}": math.nan for k in keys})
-                continue
-            result = compare_conditions(records, name, baseline, metric, n_boot=n_boot, confidence=confidence,
-                                        seed=seed)
-            values = (result.diff, result.diff_low, result.diff_high, result.rel_change, result.rel_low,
-                      result.rel_high)
-            row.update({f"{metric}_{k}": v for k, v in zip(keys, values, strict=True)})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -100,19 +40,29 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) -> str:
-    """The summary as a plain-text table like the paper's Table 1 (accuracy in %, changes with CIs)."""
+    """The summary as a plain-text table like the paper's Table 1 (accuracy in %, changes with CIs).
+
+    Thinking length and word rate are on finished generations; ``fin %`` / ``cap %`` are the shares
+    of finished and capped generations, ``rep q`` the repetition quantile, ``gates`` the protocol's
+    three gates (``ok`` or the failed ones: ``acc``, ``fin``, ``rep``). Control-feature rows are
+    indented under their averaged row.
+    """
     ci = f"{confidence:.0%} CI"
     metrics = [("accuracy", "acc %", 100.0, "points")]
     if n_samples > 1 and "maj_at_k" in summary.columns:
         metrics.append(("maj_at_k", f"maj@{n_samples} %", 100.0, "points"))
     metrics += [("thinking_tokens", "think tok", 1.0, "rel"), ("word_rate", "words/100", 1.0, "rel")]
-    header = f"{'condition':<28}"
+    header = f"{'condition':<30}"
     for _, label, _, how in metrics:
         change = f"Δ pts [{ci}]" if how == "points" else f"Δ% [{ci}]"
         header += f" {label:>10} {change:>24}"
+    header += f" {'fin %':>6} {'cap %':>6} {'rep q':>6} {'gates':>11}"
     lines = [header, "-" * len(header)]
     for _, row in summary.iterrows():
-        line = f"{str(row['condition'])[:28]:<28}"
+        name = str(row["condition"])
+        if row.get("kind") == "control_feature":
+            name = "  · " + name.rsplit(" · ", 1)[-1]
+        line = f"{name[:30]:<30}"
         for key, _, scale, how in metrics:
             value = row.get(key)
             line += f" {_fmt(None if value is None else value * scale, '.1f' if scale == 100.0 else '.2f'):>10}"
@@ -124,8 +74,22 @@ def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) 
                 d, lo, hi = (row.get(f"{key}_rel{s}") for s in ("", "_low", "_high"))
                 text = "" if d is None or math.isnan(d) else f"{d:+.1f}% [{lo:+.1f}, {hi:+.1f}]"
             line += f" {text:>24}"
+        fin, cap, rep = (row.get(k) for k in ("finished", "capped", "repetition_q"))
+        line += f" {_fmt(None if fin is None else fin * 100, '.0f'):>6} {_fmt(None if cap is None else cap * 100, '.0f'):>6}"
+        line += f" {_fmt(rep, '.2f'):>6} {gates_text(row):>11}"
         lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def gates_text(row: Any) -> str:
+    """``ok``, the failed gates (``acc``, ``fin``, ``rep``) of a summary row, or ``""`` for the baseline."""
+    value = row.get("passes_gates") if hasattr(row, "get") else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if bool(value):
+        return "ok"
+    names = (("gate_noninferior", "acc"), ("gate_finishes", "fin"), ("gate_repetition", "rep"))
+    return "no:" + ",".join(short for key, short in names if not bool(row.get(key)))
 
 
 @dataclass
@@ -233,12 +197,21 @@ class EvaluationResult:
         with (path / "generations.jsonl").open(encoding="utf-8") as f:
             records = pd.DataFrame([json.loads(line) for line in f if line.strip()])
         summary = pd.DataFrame(json.loads((path / "summary.json").read_text(encoding="utf-8")))
-        summary = summary.astype({c: float for c in summary.columns if c.endswith(("_diff", "_low", "_high", "_rel"))})
+        summary = summary.astype({c: float for c in summary.columns if _numeric(summary[c])})
         items = []
         if (path / "items.jsonl").is_file():
             with (path / "items.jsonl").open(encoding="utf-8") as f:
                 items = [EvalItem.from_json(json.loads(line)) for line in f if line.strip()]
         return cls(records, summary, conditions, config, items)
+
+
+def _numeric(column: Any) -> bool:
+    """All non-null values are numbers (not booleans): a float column that JSON wrote with nulls."""
+    values = [v for v in column if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return any(isinstance(v, float) for v in values) or (
+        column.isna().any() and bool(values)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)) or (
+        not values and len(column) > 0)
 
 
 def _jsonable(value: Any) -> Any:
