@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tl_reasoning.scoring.collect import encode_features, texts_of
-from tl_reasoning.scoring.windows import valid_tokens
+from tl_reasoning.scoring.windows import model_context, valid_tokens
 from tl_reasoning.units import unit_directions
 from tl_reasoning.vocab.expand import ExpandedVocabulary, TokenVariant, expand_vocabulary
 from tl_reasoning.vocab.matching import TokenEdges, match_words
@@ -90,6 +90,7 @@ def injection_test(
 
     backend = backend_for(model)
     site = check_sae_compatible(backend.model, sae, site)
+    context_size = min(context_size, model_context(backend) or context_size)  # never past the model's context
     expanded = vocab if isinstance(vocab, ExpandedVocabulary) else expand_vocabulary(vocab, backend.tokenizer)
     feats = torch.as_tensor(list(features), dtype=torch.long)
     scale = unit_directions(sae, feats).norm(dim=1).to(sae.W_dec.device) if decoder_norm else None
