@@ -1,6 +1,7 @@
 """``tl-reasoning demo``: score → candidates → dashboard → steering evaluation with controls → word ban →
-model diffing → one report folder, on the organism by default (about 4-5 min on 2 CPU cores shared with another
-job; ``--quick``: about 20 s, a smoke run with no verdict)."""
+model diffing → one report folder, on the organism by default (about 6-8 min on 2 CPU cores shared with another
+job: 2 candidates, 10 frequency- and push-matched controls each, 64 problems; ``--quick``: under a minute, a smoke
+run with no verdict). The verdict applies the protocol's gates (docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo", help="reproduce the paper end to end (organism by default) into one report folder",
         description="Score every SAE feature by ReasonScore, build the dashboard of the top ones, evaluate steering "
-        "the top candidates at gamma against the baseline, activation-frequency-matched random features and the "
-        "word ban, diff the candidates against the base model's SAE, and write OUT/report.html, report.json, "
-        "table.md and PNG figures. Prints the Table-1-like summary. On the organism it takes about 4-5 min on 2 CPU "
-        "cores shared with another job (it prints its estimate first); --quick about 20 s.",
+        "the top candidates at gamma against the baseline, random features matched on activation frequency and push "
+        "size (10 per candidate) and the word ban, diff the candidates against the base model's SAE, and write "
+        "OUT/report.html, report.json, table.md and PNG figures. Prints the Table-1-like summary and the verdict "
+        "(non-inferior accuracy, finish rate, no degeneration, then the change in thinking length and word rate). "
+        "On the organism it takes about 6-8 min on 2 CPU cores shared with another job (it prints its estimate "
+        "first); --quick under a minute.",
     )
     parser.add_argument("--out", default="runs/demo", help="report folder (default runs/demo)")
     parser.add_argument("--quick", action="store_true", help="reduced sizes: the same steps in well under a minute; "
