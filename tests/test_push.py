@@ -114,3 +114,21 @@ def test_meter_without_a_prompt_mask_leaves_out_position_zero():
     report = meter.report()
     assert report.tokens == 4 and report.x_norm == 0.0 and report.push_norm == pytest.approx(2.0)
     assert report.rho is None  # no norm to divide by
+
+
+def test_evaluate_reports_rho_per_condition(hooked, sae):
+    import math
+
+    from tl_reasoning.evaluation import evaluate, format_table, load_eval_benchmark
+
+    steering = feature_steering(sae, [873], strength=0.5, f_max=9.0)
+    res = evaluate(hooked, load_eval_benchmark("organism")[:2], {"steered": steering}, max_new_tokens=24,
+                   batch_size=4, n_boot=50)
+    rows = res.summary.set_index("condition")
+    assert math.isnan(rows.loc["baseline", "rho"])
+    steered = res.records[res.records["condition"] == "steered"]["rho"].astype(float)
+    assert (steered > 0).all() and rows.loc["steered", "rho"] == pytest.approx(steered.mean())
+    prompts = [item.prompt for item in load_eval_benchmark("organism")[:2]]
+    direct = generate(hooked, prompts, 24, steering)[0].push[0].rho
+    assert rows.loc["steered", "rho"] == pytest.approx(direct, rel=0.05)  # same push, prompts built alike
+    assert "ρ" in format_table(res.summary).splitlines()[0]

@@ -153,12 +153,13 @@ def _pct(value: float | None, signed: bool = True) -> str:
 def table_1(summary: Any) -> str:
     """A compact Markdown table like the paper's Table 1: accuracy, thinking length and word rate (finished
     generations) per condition with relative changes vs the baseline and their 95 % bootstrap intervals,
-    the finished and capped shares, the repetition quantile and the gates; control features indented."""
+    the push ρ = ‖Δ‖/mean‖x‖, the finished and capped shares, the repetition quantile and the gates; control
+    features indented."""
     from tl_reasoning.evaluation.results import gates_text
 
     head = ("| condition | accuracy % | Δ acc (pts) [95% CI] | thinking tokens | Δ length % [95% CI] | words/100 tok "
-            "| Δ rate % [95% CI] | finished % | capped % | rep q | gates |")
-    lines = [head, "|" + "---|" * 11]
+            "| Δ rate % [95% CI] | ρ | finished % | capped % | rep q | gates |")
+    lines = [head, "|" + "---|" * 12]
     for _, row in summary.iterrows():
         acc = _num(row.get("accuracy"))
         dacc, lo_acc, hi_acc = (_num(row.get(f"accuracy_diff{s}")) for s in ("", "_low", "_high"))
@@ -171,6 +172,7 @@ def table_1(summary: Any) -> str:
             cells.append(_f(_num(row.get(metric)), 1, ".1f" if metric == "thinking_tokens" else ".2f"))
             rel, lo, hi = (_num(row.get(f"{metric}_rel{s}")) for s in ("", "_low", "_high"))
             cells.append("" if rel is None else f"{rel:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+        cells.append(_f(_num(row.get("rho")), 1, ".2f"))
         cells.append(_f(_num(row.get("finished")), 100, ".0f"))
         cells.append(_f(_num(row.get("capped")), 100, ".0f"))
         cells.append(_f(_num(row.get("repetition_q")), 1, ".2f"))

@@ -377,4 +377,11 @@ def _record(condition: str, run: int, item: EvalItem, index: int, sample: int, g
         "capped": bool(not metrics.eos and len(gen.tokens) >= max_new_tokens), "repetition": metrics.repetition,
         "reasoning_words": metrics.reasoning_words, "word_rate": metrics.word_rate,
         "word_counts": dict(metrics.word_counts), "text": gen.text, "tokens": list(gen.tokens),
+        "rho": _rho(gen),
     }
+
+
+def _rho(gen: Any) -> float:
+    """The push ρ of the generation's batch (the largest over its steerings), NaN when unsteered."""
+    values = [r.rho for r in getattr(gen, "push", ()) if r.rho is not None]
+    return max(values) if values else float("nan")

@@ -42,7 +42,8 @@ def _fmt(value: Any, spec: str) -> str:
 def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) -> str:
     """The summary as a plain-text table like the paper's Table 1 (accuracy in %, changes with CIs).
 
-    Thinking length and word rate are on finished generations; ``fin %`` / ``cap %`` are the shares
+    Thinking length and word rate are on finished generations; ``ρ`` the push ‖Δ‖/mean‖x‖ at the
+    steered site (measured on the condition's own tokens); ``fin %`` / ``cap %`` are the shares
     of finished and capped generations, ``rep q`` the repetition quantile, ``gates`` the protocol's
     three gates (``ok`` or the failed ones: ``acc``, ``fin``, ``rep``). Control-feature rows are
     indented under their averaged row.
@@ -56,7 +57,7 @@ def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) 
     for _, label, _, how in metrics:
         change = f"Δ pts [{ci}]" if how == "points" else f"Δ% [{ci}]"
         header += f" {label:>10} {change:>24}"
-    header += f" {'fin %':>6} {'cap %':>6} {'rep q':>6} {'gates':>11}"
+    header += f" {'ρ':>5} {'fin %':>6} {'cap %':>6} {'rep q':>6} {'gates':>11}"
     lines = [header, "-" * len(header)]
     for _, row in summary.iterrows():
         name = str(row["condition"])
@@ -74,7 +75,8 @@ def format_table(summary: Any, *, n_samples: int = 1, confidence: float = 0.95) 
                 d, lo, hi = (row.get(f"{key}_rel{s}") for s in ("", "_low", "_high"))
                 text = "" if d is None or math.isnan(d) else f"{d:+.1f}% [{lo:+.1f}, {hi:+.1f}]"
             line += f" {text:>24}"
-        fin, cap, rep = (row.get(k) for k in ("finished", "capped", "repetition_q"))
+        fin, cap, rep, rho = (row.get(k) for k in ("finished", "capped", "repetition_q", "rho"))
+        line += f" {_fmt(rho, '.2f'):>5}"
         line += f" {_fmt(None if fin is None else fin * 100, '.0f'):>6} {_fmt(None if cap is None else cap * 100, '.0f'):>6}"
         line += f" {_fmt(rep, '.2f'):>6} {gates_text(row):>11}"
         lines.append(line.rstrip())

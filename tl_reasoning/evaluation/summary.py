@@ -161,6 +161,8 @@ def summarize(records: Any, conditions: Mapping[str, Mapping[str, Any]], *, base
                                   if len(finished_rows) else math.nan)
         row["finished"] = _share(part, "finished")
         row["capped"] = _share(part, "capped")
+        rho = part["rho"].astype(float).dropna() if "rho" in part.columns else []
+        row["rho"] = float(rho.mean()) if len(rho) else math.nan
         if "repetition" in part.columns:
             rep = part["repetition"].astype(float).to_numpy()
             row["repetition"] = float(rep.mean())
