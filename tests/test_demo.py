@@ -177,3 +177,21 @@ def test_demo_cli_quick(tmp_path, capsys):
     assert data["diffing"] is None and data["config"]["problems"] == 2
     assert not any(row["condition"] == "word ban" for row in data["summary"])
     assert main(["demo", "--quick", "--problems", "0", "--out", str(tmp_path / "e")]) == 1
+
+
+def test_demo_samples_as_the_paper_when_asked(tmp_path, capsys):
+    """--samples 2 --temperature 0.6: sampled generations, maj@k reported; bad values are refused."""
+    import json
+
+    from tl_reasoning.cli import main
+
+    args = ["demo", "--quick", "--out", str(tmp_path / "d"), "--problems", "3", "--samples", "2",
+            "--temperature", "0.6", "--max-new-tokens", "64", "--no-base-sae", "--no-word-ban",
+            "--random-word-bans", "0", "--quiet"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "d" / "evaluation" / "config.json").read_text())
+    assert config["do_sample"] is True and config["temperature"] == 0.6 and config["n_samples"] == 2
+    assert config["top_p"] == 0.95
+    capsys.readouterr()
+    assert main([*args[:-1], "--temperature", "-1"]) == 1
+    assert "--temperature must be" in capsys.readouterr().err

@@ -53,9 +53,13 @@ def run(args: argparse.Namespace) -> int:
             changes[f.name] = value
     if args.no_base_sae:
         changes["base_sae"] = None
-    for name in ("score_docs", "candidates", "problems", "max_new_tokens", "batch_size"):
+    for name in ("score_docs", "candidates", "problems", "max_new_tokens", "batch_size", "samples"):
         if name in changes and changes[name] < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {changes[name]}")
+    if not 0 <= changes.get("temperature", 0.0) < float("inf"):
+        raise ValueError(f"--temperature must be a finite number >= 0 (0: greedy), got {changes['temperature']}")
+    if not 0 < changes.get("top_p", 0.95) <= 1:
+        raise ValueError(f"--top-p must be in (0, 1], got {changes['top_p']}")
     report = run_demo(DemoConfig().replace(**changes), args.out, progress=not args.quiet,
                       threads=getattr(args, "threads", None))
     print(report.table())

@@ -120,8 +120,10 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
         conditions["word ban"] = ev.WordBan()
         if config.random_word_bans > 0:
             conditions["random word ban"] = ev.RandomWordBans(n_runs=config.random_word_bans, seed=config.seed)
+    sampling = config.samples > 1 or config.temperature > 0
     evaluation = ev.evaluate(model, items, conditions, max_new_tokens=config.max_new_tokens,
-                             batch_size=config.batch_size, seed=config.seed,
+                             batch_size=config.batch_size, seed=config.seed, n_samples=config.samples,
+                             do_sample=sampling, temperature=config.temperature or 0.6, top_p=config.top_p,
                              progress=_eval_progress(say) if progress else False)
     evaluation.save(out / "evaluation")
     step("evaluate")
