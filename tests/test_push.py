@@ -132,3 +132,16 @@ def test_evaluate_reports_rho_per_condition(hooked, sae):
     direct = generate(hooked, prompts, 24, steering)[0].push[0].rho
     assert rows.loc["steered", "rho"] == pytest.approx(direct, rel=0.05)  # same push, prompts built alike
     assert "ρ" in format_table(res.summary).splitlines()[0]
+
+
+def test_dashboard_steering_panel_shows_rho(tmp_path):
+    from tl_reasoning.cli import main
+
+    scores = tmp_path / "scores"
+    assert main(["score", "--model", "organism", "--sae", "organism", "--data", "organism:reasoning",
+                 "--max-docs", "8", "--out", str(scores)]) == 0
+    out = tmp_path / "dash.html"
+    assert main(["dashboard", "--model", "organism", "--sae", "organism", "--scores", str(scores), "--features",
+                 "787", "--max-docs", "8", "--contexts", "2", "--steer-prompt", PROMPTS[0], "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "steering at γ = 2" in html and "push ρ = ‖Δ‖/mean‖x‖ = " in html

@@ -180,8 +180,10 @@ def _steering_view(model: Any, sae: Any, feature: int, stats: Any, prompt: str, 
     f_max = float(stats.f_max(raw=True)[feature])
     steering = feature_steering(sae, [feature], strength=torch.tensor([[0.0], [float(strength)]]), f_max=f_max)
     base, steered = generate(model, [prompt, prompt], max_new_tokens=max_new_tokens, steering=steering)
+    rho = steered.push[0].rho if steered.push and steered.push[0].rho is not None else None
+    push = f", push ρ = ‖Δ‖/mean‖x‖ = {rho:.2f}" if rho is not None else ""
     return steering_comparison(base.text, steered.text, prompt=prompt,
-                               title=f"Feature {feature}: steering at γ = {strength:g} (f_max {f_max:.3g})")
+                               title=f"Feature {feature}: steering at γ = {strength:g} (f_max {f_max:.3g}{push})")
 
 
 def _fmt(value: Any) -> str:
