@@ -265,3 +265,22 @@ def test_killed_and_resumed_equals_uninterrupted_on_two_threads(models, ctx, tmp
     for name, tensor in whole.tensors().items():
         assert torch.equal(tensor, resumed.tensors()[name]), name
     assert score_stats(whole).table.to_csv() == score_stats(resumed).table.to_csv()
+
+
+def test_steer_and_evaluate_refuse_stats_of_another_sae(tmp_path, capsys):
+    """`score --sae organism-base --out A` then `steer --sae organism --stats A` must not use A's f_max."""
+    from tl_reasoning.cli import main
+
+    out = tmp_path / "base"
+    assert main(["score", "--model", "organism-base", "--sae", "organism-base", "--data", "organism:reasoning",
+                 "--max-docs", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    steer = ["steer", "--model", "organism", "--sae", "organism", "--feature", "3", "--stats", str(out),
+             "--prompt", "Question: What is 1 + 2?\n", "--max-new-tokens", "4"]
+    assert main(steer) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "organism" in err and "SAE" in err
+    evaluate = ["evaluate", "--model", "organism", "--sae", "organism", "--features", "3", "--stats", str(out),
+                "--limit", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "ev")]
+    assert main(evaluate) == 1
+    assert "SAE" in capsys.readouterr().err

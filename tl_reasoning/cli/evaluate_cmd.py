@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         if f_max_given is not None:
             f_max: Any = f_max_given * len(features) if len(f_max_given) == 1 else f_max_given
         elif args.stats:
-            f_max = f_max_from_stats(args.stats, features).tolist() if needs_f_max else None
+            f_max = f_max_from_stats(args.stats, features, sae=sae, sae_name=args.sae).tolist() if needs_f_max else None
         elif estimated is not None and needs_f_max:
             f_max = [float(estimated[1][f]) for f in features]
         else:

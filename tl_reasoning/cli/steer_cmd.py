@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _given_f_max(args: argparse.Namespace) -> Any:
+def _given_f_max(args: argparse.Namespace, sae: Any = None) -> Any:
     """f_max from --f-max or --stats; ``None`` when neither gives it (checked before loading the model)."""
     from tl_reasoning.steering.fmax import f_max_from_stats
 
@@ -71,7 +71,7 @@ def _given_f_max(args: argparse.Namespace) -> Any:
                              f"got {len(args.f_max)}")
         return args.f_max[0] if len(args.f_max) == 1 else list(args.f_max)
     if args.stats:
-        return f_max_from_stats(args.stats, features)
+        return f_max_from_stats(args.stats, features, sae=sae, sae_name=args.sae)
     if args.mode != "ablate" and args.model not in _ORGANISMS:
         raise ValueError(
             f"no f_max for features {features}: pass --f-max V (one value or one per --feature) or --stats DIR "
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     target = remote_from_args(args)
     sae = load_sae(args.sae, sae_id=args.sae_id, device=args.device)
     SAEWeights.from_sae(sae, args.feature)  # feature indices in range, before the model loads
-    f_max = _given_f_max(args)
+    f_max = _given_f_max(args, sae)
     model = load_model(args.model, backend=args.backend, device=args.device)
     apply_thread_policy(model, threads=getattr(args, "threads", None))
     site = check_sae_compatible(model, sae, args.site)

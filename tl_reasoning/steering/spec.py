@@ -89,7 +89,7 @@ def feature_steering(
     factory = intervention_factory(mode)
     weights = SAEWeights.from_sae(sae, feats)  # raises for out-of-range features
     if f_max is None and stats is not None:
-        f_max = f_max_from_stats(stats, feats)
+        f_max = f_max_from_stats(stats, feats, sae=sae)
     uses_f_max = getattr(factory, "uses_f_max", mode not in MODES_WITHOUT_F_MAX)
     if f_max is None and uses_f_max:
         raise ValueError(
