@@ -13,7 +13,7 @@ import torch
 from tl_reasoning.units import UNITS
 
 __all__ = ["CHECKSUM_SCOPE", "RESCORE", "StatsFileError", "StatsMismatchError", "StatsUnitsError", "check_config",
-           "check_score_folder", "check_units"]
+           "check_score_folder", "check_units", "read_score_meta"]
 
 #: How to replace statistics written under another unit convention.
 RESCORE = "rescore: run `tl-reasoning score ... --out DIR` again (--overwrite to replace this folder)"
@@ -47,15 +47,23 @@ def check_score_folder(path: str | Path) -> None:
 
     A folder without ``meta.json`` (a bare table) is not checked.
     """
+    found = read_score_meta(path)
+    if found is not None:
+        meta, meta_path = found
+        check_units(meta.get("units"), str(meta_path))
+
+
+def read_score_meta(path: str | Path) -> tuple[dict, Path] | None:
+    """``(meta, its path)`` of a score folder (or of the folder of its ``scores.csv``); ``None`` without one."""
     root = Path(path)
     meta_path = (root if root.is_dir() else root.parent) / "meta.json"
     if not meta_path.is_file():
-        return
+        return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise StatsFileError(f"{meta_path} is not valid JSON ({exc.msg}); {RESCORE}") from None
-    check_units(meta.get("units") if isinstance(meta, dict) else None, str(meta_path))
+    return (meta if isinstance(meta, dict) else {}), meta_path
 
 
 def check_config(found: Mapping[str, Any], expected: Mapping[str, Any], what: str = "statistics") -> None:

@@ -9,7 +9,6 @@ Works offline on the organism by default (``--sae organism --base-sae organism-b
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,16 +162,12 @@ def _stats_path(scores: str | None, stats: str | None) -> Path | None:
 
 def _check_scores_sae(scores: str, sae: Any, flag: str, sae_flag: str, sae_spec: str | None = None) -> None:
     """Refuse scores (their ``meta.json``) computed for another SAE than the one matched (decoder hash)."""
-    from tl_reasoning.stats_checks import StatsFileError, check_sae_matches
+    from tl_reasoning.stats_checks import check_sae_matches, read_score_meta
 
-    root = Path(scores)
-    meta_path = (root if root.is_dir() else root.parent) / "meta.json"
-    if not meta_path.is_file():
+    found = read_score_meta(scores)
+    if found is None:
         return
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise StatsFileError(f"{meta_path} is not valid JSON ({exc.msg}); rescore with `tl-reasoning score`") from None
+    meta = found[0]
     check_sae_matches(meta, sae, f"{flag} {scores}", f"{sae_flag} {sae_spec}" if sae_spec else sae_flag,
                       fix=f"pass the scores of {sae_flag} (`tl-reasoning score --sae {sae_spec or 'SAE'} ... --out DIR`)"
                       f" or the SAE they were scored with as {sae_flag}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tl_reasoning.demo.config import DemoConfig
+from tl_reasoning.evaluation.criteria import as_number
 
 __all__ = ["DemoReport", "outcome_check", "table_1", "write_report"]
 
@@ -36,25 +36,19 @@ class DemoReport:
         return table_1(self.evaluation.summary)
 
 
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(out) else out
 
 
 def _entry(row: Any, base: dict[str, Any], target: float) -> dict[str, Any]:
     from tl_reasoning.evaluation.criteria import gate_values
 
     entry: dict[str, Any] = {"condition": row["condition"], "feature": str(row["feature"]),
-                             "accuracy": _num(row.get("accuracy")), "accuracy_diff": _num(row.get("accuracy_diff")),
-                             "accuracy_diff_low": _num(row.get("accuracy_diff_low")),
-                             "finished": _num(row.get("finished")), "capped": _num(row.get("capped")),
-                             "repetition_q": _num(row.get("repetition_q"))}
+                             "accuracy": as_number(row.get("accuracy")), "accuracy_diff": as_number(row.get("accuracy_diff")),
+                             "accuracy_diff_low": as_number(row.get("accuracy_diff_low")),
+                             "finished": as_number(row.get("finished")), "capped": as_number(row.get("capped")),
+                             "repetition_q": as_number(row.get("repetition_q"))}
     for metric, _ in _METRICS:
         for suffix in ("", "_low", "_high"):
-            entry[f"{metric}_rel{suffix}"] = _num(row.get(f"{metric}_rel{suffix}"))
+            entry[f"{metric}_rel{suffix}"] = as_number(row.get(f"{metric}_rel{suffix}"))
     entry.update(gate_values(row, base))
     entry["more_reasoning"] = bool(entry["passes_gates"]) and all(
         entry[f"{m}_rel"] is not None and entry[f"{m}_rel"] >= target for m, _ in _METRICS)
@@ -161,21 +155,21 @@ def table_1(summary: Any) -> str:
             "| Δ rate % [95% CI] | ρ | finished % | capped % | rep q | gates |")
     lines = [head, "|" + "---|" * 12]
     for _, row in summary.iterrows():
-        acc = _num(row.get("accuracy"))
-        dacc, lo_acc, hi_acc = (_num(row.get(f"accuracy_diff{s}")) for s in ("", "_low", "_high"))
+        acc = as_number(row.get("accuracy"))
+        dacc, lo_acc, hi_acc = (as_number(row.get(f"accuracy_diff{s}")) for s in ("", "_low", "_high"))
         name = str(row["condition"])
         if row.get("kind") == "control_feature":
             name = "&nbsp;&nbsp;· " + name.rsplit(" · ", 1)[-1]
         cells = [name, _f(acc, 100, ".1f"),
                  "" if dacc is None else f"{dacc * 100:+.1f} [{(lo_acc or 0) * 100:+.1f}, {(hi_acc or 0) * 100:+.1f}]"]
         for metric in ("thinking_tokens", "word_rate"):
-            cells.append(_f(_num(row.get(metric)), 1, ".1f" if metric == "thinking_tokens" else ".2f"))
-            rel, lo, hi = (_num(row.get(f"{metric}_rel{s}")) for s in ("", "_low", "_high"))
+            cells.append(_f(as_number(row.get(metric)), 1, ".1f" if metric == "thinking_tokens" else ".2f"))
+            rel, lo, hi = (as_number(row.get(f"{metric}_rel{s}")) for s in ("", "_low", "_high"))
             cells.append("" if rel is None else f"{rel:+.1f} [{lo:+.1f}, {hi:+.1f}]")
-        cells.append(_f(_num(row.get("rho")), 1, ".2f"))
-        cells.append(_f(_num(row.get("finished")), 100, ".0f"))
-        cells.append(_f(_num(row.get("capped")), 100, ".0f"))
-        cells.append(_f(_num(row.get("repetition_q")), 1, ".2f"))
+        cells.append(_f(as_number(row.get("rho")), 1, ".2f"))
+        cells.append(_f(as_number(row.get("finished")), 100, ".0f"))
+        cells.append(_f(as_number(row.get("capped")), 100, ".0f"))
+        cells.append(_f(as_number(row.get("repetition_q")), 1, ".2f"))
         cells.append(gates_text(row))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

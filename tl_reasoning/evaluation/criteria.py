@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["GATES", "Criteria", "criteria_text", "gate_values"]
+__all__ = ["GATES", "Criteria", "criteria_text", "gate_values", "as_number"]
 
 #: Summary columns of the three gates (``True``/``False``; ``None`` for the baseline or without data).
 GATES: tuple[str, ...] = ("gate_noninferior", "gate_finishes", "gate_repetition")
@@ -48,7 +48,8 @@ class Criteria:
         return asdict(self)
 
 
-def _num(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """``float(value)``, or ``None`` for missing, non-numeric and NaN values (summary cells)."""
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -65,9 +66,9 @@ def gate_values(row: Mapping[str, Any], baseline: Mapping[str, Any], criteria: C
     without the data to decide it fails).
     """
     c = criteria or Criteria()
-    low = _num(row.get("accuracy_diff_low"))
-    fin, base_fin = _num(row.get("finished")), _num(baseline.get("finished"))
-    rep, base_rep = _num(row.get("repetition_q")), _num(baseline.get("repetition_q"))
+    low = as_number(row.get("accuracy_diff_low"))
+    fin, base_fin = as_number(row.get("finished")), as_number(baseline.get("finished"))
+    rep, base_rep = as_number(row.get("repetition_q")), as_number(baseline.get("repetition_q"))
     ratio = None if fin is None or not base_fin else fin / base_fin
     limit = None if base_rep is None else base_rep + c.repetition_tolerance
     gates = {
