@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "finite_float", "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "probability",
@@ -39,58 +41,25 @@ def finite_float(text: str) -> float:
     return _float(text, "a finite number such as 2.0")
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    value = _float(text, "a finite number > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+def _bounded(name: str, parse: Callable[[str, str], Any], expected: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    """A ``type=`` converter: ``parse`` the text, then refuse values for which ``ok`` is false."""
+
+    def convert(text: str) -> Any:
+        value = parse(text, expected)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"{expected[0].upper()}{expected[1:]}."
+    return convert
 
 
-def nonnegative_float(text: str) -> float:
-    """A finite number >= 0."""
-    value = _float(text, "a finite number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def probability(text: str) -> float:
-    """A probability in (0, 1]."""
-    value = _float(text, "a probability in (0, 1]")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
-    return value
-
-
-def temperature(text: str) -> float:
-    """A sampling temperature: a finite number > 0 (leave the option out for greedy decoding)."""
-    value = _float(text, "a temperature > 0 (leave the option out for greedy decoding)")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a temperature > 0 (leave the option out for greedy decoding), got {text!r}")
-    return value
-
-
-def timeout_seconds(text: str) -> float:
-    """Seconds to wait: a finite number > 0."""
-    value = _float(text, "a number of seconds > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """A whole number >= 1."""
-    value = _int(text, "a whole number >= 1")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    """A whole number >= 0."""
-    value = _int(text, "a whole number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+positive_float = _bounded("positive_float", _float, "a finite number > 0", lambda v: v > 0)
+nonnegative_float = _bounded("nonnegative_float", _float, "a finite number >= 0", lambda v: v >= 0)
+probability = _bounded("probability", _float, "a probability in (0, 1]", lambda v: 0 < v <= 1)
+temperature = _bounded("temperature", _float, "a temperature > 0 (leave the option out for greedy decoding)",
+                       lambda v: v > 0)
+timeout_seconds = _bounded("timeout_seconds", _float, "a number of seconds > 0", lambda v: v > 0)
+positive_int = _bounded("positive_int", _int, "a whole number >= 1", lambda v: v >= 1)
+nonnegative_int = _bounded("nonnegative_int", _int, "a whole number >= 0", lambda v: v >= 0)
