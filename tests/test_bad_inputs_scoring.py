@@ -98,8 +98,8 @@ CASES = [
     ("context-size-0", lambda c: _score(c, "--context-size", "0", "--out", f"{c['root']}/o6"), r"context_size"),
     ("context-over-model", lambda c: _score(c, "--context-size", "4096", "--out", f"{c['root']}/o7"),
      r"exceeds the model's context of 128"),
-    ("max-docs-0", lambda c: _score(c, "--max-docs", "0", "--out", f"{c['root']}/o8"), r"max_docs must be >= 1"),
-    ("batch-size-0", lambda c: _score(c, "--batch-size", "0", "--out", f"{c['root']}/o9"), r"batch_size"),
+    ("max-docs-0", lambda c: _score(c, "--max-docs", "0", "--out", f"{c['root']}/o8"), r"--max-docs: expected a whole number >= 1"),
+    ("batch-size-0", lambda c: _score(c, "--batch-size", "0", "--out", f"{c['root']}/o9"), r"--batch-size: expected a whole number >= 1"),
     ("alpha-nan", lambda c: _score(c, "--alpha", "nan", "--out", f"{c['root']}/o10"), r"--alpha"),
     ("alpha-negative", lambda c: _score(c, "--alpha", "-1", "--out", f"{c['root']}/o11"), r"--alpha"),
     ("quantile-out-of-range", lambda c: _score(c, "--quantile", "1.5", "--out", f"{c['root']}/o12"), r"--quantile"),
@@ -121,7 +121,7 @@ CASES = [
     ("dashboard-out-is-dir", lambda c: ["dashboard", "--model", c["model"], "--sae", c["sae"], "--scores", c["scores"],
                                         "--out", str(c["root"])], r"is a directory"),
     ("dashboard-top-0", lambda c: ["dashboard", "--model", c["model"], "--sae", c["sae"], "--scores", c["scores"],
-                                   "--top", "0", "--out", f"{c['root']}/d2.html"], r"--top must be >= 1"),
+                                   "--top", "0", "--out", f"{c['root']}/d2.html"], r"--top: expected a whole number >= 1"),
     ("diff-other-sae", lambda c: ["diff", "--sae", c["other_sae"], "--base-sae", c["sae"], "--scores", c["scores"],
                                   "--random", "0", "--no-figure", "--out", f"{c['root']}/diff"],
      r"computed for SAE .*tiny_sae.*, not for --sae .*other_sae"),
@@ -135,7 +135,10 @@ CASES = [
 
 @pytest.mark.parametrize(("argv", "pattern"), [pytest.param(a, p, id=i) for i, a, p in CASES])
 def test_bad_input_fails_with_one_clear_line(ctx, capsys, argv, pattern):
-    code = main(argv(ctx))
+    try:
+        code = main(argv(ctx))
+    except SystemExit as exc:  # refused by the option parser (exit 2), before anything loads
+        code = exc.code
     err = capsys.readouterr().err
     # transformers' own weight-loading bar is not ours; everything else on stderr is the error
     lines = [line for line in err.strip().splitlines() if line.strip() and not line.startswith("Loading weights")]

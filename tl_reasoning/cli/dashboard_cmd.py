@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+from tl_reasoning.cli.argtypes import finite_float, positive_int
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("dashboard", help="write an offline HTML dashboard of the top features",
@@ -16,12 +18,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sae", required=True, help="SAE spec (organism, a directory, a sae-lens release)")
     p.add_argument("--scores", required=True, help="directory written by `tl-reasoning score`")
     p.add_argument("--data", default=None, help="corpus for the contexts (default: the scoring run's data)")
-    p.add_argument("--top", type=int, default=20, help="number of features (default 20)")
+    p.add_argument("--top", type=positive_int, default=20, help="number of features (default 20)")
     p.add_argument("--features", default=None, help="comma-separated feature ids instead of --top")
-    p.add_argument("--max-docs", type=int, default=400, help="documents searched for contexts (default 400)")
-    p.add_argument("--contexts", type=int, default=10, help="top contexts per feature (default 10)")
+    p.add_argument("--max-docs", type=positive_int, default=400, help="documents searched for contexts (default 400)")
+    p.add_argument("--contexts", type=positive_int, default=10, help="top contexts per feature (default 10)")
     p.add_argument("--steer-prompt", default=None, help="add baseline vs steered generations for this prompt")
-    p.add_argument("--strength", type=float, default=2.0, help="γ for --steer-prompt (default 2)")
+    p.add_argument("--strength", type=finite_float, default=2.0, help="γ for --steer-prompt (default 2)")
     p.add_argument("--context-size", type=int, default=None,
                    help="tokens per document searched (default: the model's context; longer ones are truncated)")
     p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")

@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tl_reasoning.cli.argtypes import nonnegative_int, probability
+
 __all__ = ["add_parser", "run"]
 
 
@@ -32,10 +34,10 @@ def add_parser(sub: Any) -> None:
                       "(default: the selected ones)")
     pick.add_argument("--features", type=_feature_list, help="explicit candidate ids, e.g. 12,40,7")
     p.add_argument("--base-scores", help="scores of --base-sae: also report its candidates present in --sae")
-    p.add_argument("--threshold", type=float, default=0.7, help="cosine for 'present' (default 0.7, the paper)")
+    p.add_argument("--threshold", type=probability, default=0.7, help="cosine for 'present' (default 0.7, the paper)")
     p.add_argument("--random", type=_non_negative, default=200,
                    help="random non-candidate features as baseline (default 200; 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random features (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the random features (default 0)")
     p.add_argument("--stats", help="stats.safetensors (or its directory) of --sae for frequency-matched random "
                    "features; default: the one next to --scores, if any")
     p.add_argument("--uniform", action="store_true", help="uniform random features even when statistics exist")

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tl_reasoning.cli.argtypes import nonnegative_int, positive_float, positive_int, probability, temperature
+
 #: Documents of the organism's reasoning corpus used for f_max and activation frequencies without --stats.
 ORGANISM_STATS_DOCS = 64
 #: Documents read from --random-words-from (or the organism's reasoning corpus) for the word-ban control.
@@ -49,28 +51,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(.json, .jsonl, .csv, .parquet) or directory")
     parser.add_argument("--format", default=None, choices=("aime", "math500", "gpqa", "organism"),
                         help="benchmark file format (default: detected from the columns)")
-    parser.add_argument("--limit", type=int, default=None, help="first N problems only")
-    parser.add_argument("--samples", type=int, default=1, help="samples per problem (> 1: sampled, maj@k reported)")
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=8, help="generations per batch (default 8)")
-    parser.add_argument("--temperature", type=float, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None, help="first N problems only")
+    parser.add_argument("--samples", type=positive_int, default=1, help="samples per problem (> 1: sampled, maj@k reported)")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=512)
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="generations per batch (default 8)")
+    parser.add_argument("--temperature", type=temperature, default=None,
                         help="sample at this temperature (default: greedy for 1 sample, 0.6 for several)")
-    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling when sampling (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="generation, control and bootstrap seed (default 0)")
+    parser.add_argument("--top-p", type=probability, default=0.95, help="nucleus sampling when sampling (default 0.95)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="generation, control and bootstrap seed (default 0)")
     parser.add_argument("--controls", default=None,
                         help="random (10) or random:N = N random features per steered feature, matched on activation "
                         "frequency and push size γ·f_max·‖d_j‖ (see --push-tolerance)")
-    parser.add_argument("--push-tolerance", type=float, default=0.2,
+    parser.add_argument("--push-tolerance", type=positive_float, default=0.2,
                         help="a control's push must lie within ± this fraction of its candidate's (default 0.2)")
     parser.add_argument("--word-ban", action="store_true",
                         help="also ban the reasoning words while thinking, and random words as its control")
-    parser.add_argument("--word-ban-runs", type=int, default=10, help="random-word ban runs averaged (default 10)")
+    parser.add_argument("--word-ban-runs", type=nonnegative_int, default=10, help="random-word ban runs averaged (default 10)")
     parser.add_argument("--random-words-from", default=None, metavar="CORPUS",
                         help="corpus whose thinking text the random banned words are drawn from (default: "
                         "organism:reasoning for the organism, else the baseline's own generations)")
     parser.add_argument("--vocab", default=None, help="reasoning vocabulary (words, file); default the paper's 10")
     parser.add_argument("--think-end", default="</think>", help="token closing the thinking section")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--n-boot", type=positive_int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--backend", default="auto", help="bridge, hooked, nnsight or auto (default)")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
     parser.add_argument("--out", required=True, help="result folder (summary, records, generations, PNG)")

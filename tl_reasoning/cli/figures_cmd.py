@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tl_reasoning.cli.argtypes import positive_int
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("figures", help="write the paper's figures (PNG) for the data given",
@@ -16,7 +18,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scores", default=None, help="directory written by `tl-reasoning score`")
     p.add_argument("--reasoning", default=None, help="reasoning corpus for the vocabulary figure")
     p.add_argument("--plain", default=None, help="plain corpus for the vocabulary figure")
-    p.add_argument("--max-docs", type=int, default=2000, help="documents per corpus for the vocabulary")
+    p.add_argument("--max-docs", type=positive_int, default=2000, help="documents per corpus for the vocabulary")
     p.add_argument("--steering", default=None, help="CSV: strength, accuracy, thinking_tokens[, feature]")
     p.add_argument("--presence", default=None, help="CSV: stage, fraction")
     p.add_argument("--out", required=True, help="output directory")

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tl_reasoning.cli.argtypes import nonnegative_float, positive_int, probability
+
 if TYPE_CHECKING:
     from tl_reasoning.scoring.result import ScoreResult
     from tl_reasoning.stats import FeatureStats
@@ -35,14 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "{group: [variants]}, or a 'vocab mine' CSV/JSON); default: the paper's 10 words")
     parser.add_argument("--window", default="1,2", type=_window,
                         help="tokens before,after each match (default 1,2 as the official code; the paper: 2,3)")
-    parser.add_argument("--alpha", type=float, default=0.7, help="entropy exponent α (default 0.7)")
-    parser.add_argument("--quantile", type=float, default=0.997, help="select features above this quantile (0.997)")
+    parser.add_argument("--alpha", type=nonnegative_float, default=0.7, help="entropy exponent α (default 0.7)")
+    parser.add_argument("--quantile", type=probability, default=0.997, help="select features above this quantile (0.997)")
     parser.add_argument("--context-size", type=int, default=None,
                         help="tokens per document incl. BOS (default: the model's context; longer documents are "
                         "truncated and counted)")
-    parser.add_argument("--max-tokens", type=int, help="stop after counting this many tokens")
-    parser.add_argument("--max-docs", type=int, help="stop after this many documents")
-    parser.add_argument("--batch-size", type=int, default=8, help="documents per forward pass (default 8)")
+    parser.add_argument("--max-tokens", type=positive_int, help="stop after counting this many tokens")
+    parser.add_argument("--max-docs", type=positive_int, help="stop after this many documents")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="documents per forward pass (default 8)")
     parser.add_argument("--backend", default="auto", help="bridge, hooked, nnsight or auto (default)")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
     parser.add_argument("--dtype", default=None, help="model and SAE dtype, e.g. float32, bfloat16")
@@ -50,11 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="use raw sae.encode activations instead of f_i·‖d_i‖, d_i = decode(e_i) − decode(0)")
     parser.add_argument("--no-word-boundary", action="store_true",
                         help="match vocabulary ids anywhere, also inside longer words (the official code)")
-    parser.add_argument("--checkpoint-every", type=int, default=50,
+    parser.add_argument("--checkpoint-every", type=positive_int, default=50,
                         help="save DIR/stats.safetensors every N batches (default 50; 0: only at the end)")
     parser.add_argument("--overwrite", action="store_true", help="ignore existing statistics in DIR and start afresh")
     parser.add_argument("--stats", help="score a saved stats.safetensors instead of running a model")
-    parser.add_argument("--top", type=int, default=15, help="features printed (default 15)")
+    parser.add_argument("--top", type=positive_int, default=15, help="features printed (default 15)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="output directory")
     from tl_reasoning.remote.cli import add_remote_arguments
