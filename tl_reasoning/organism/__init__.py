@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Residual-stream layer the organism SAEs read (``blocks.{LAYER}.hook_resid_post``).
-LAYER = 2
+LAYER = 3
 HOOK_NAME = f"blocks.{LAYER}.hook_resid_post"
 MODEL_NAMES = ("organism", "organism-base")
 _SUBDIRS = {"organism": "organism", "organism-base": "organism_base"}

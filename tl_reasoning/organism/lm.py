@@ -32,8 +32,9 @@ class ModelSize:
 
 #: "full" is the committed organism; "quick" is the smoke-test size.
 SIZES: dict[str, ModelSize] = {
-    "full": ModelSize(),
-    "quick": ModelSize(d_model=32, n_layers=4, n_heads=2, d_mlp=64, n_ctx=512),
+    "full": ModelSize(d_model=160, n_layers=6, n_heads=5, d_mlp=384, n_ctx=512),
+    "v2": ModelSize(),
+    "quick": ModelSize(d_model=32, n_layers=6, n_heads=2, d_mlp=64, n_ctx=512),
 }
 
 

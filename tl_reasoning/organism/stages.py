@@ -52,14 +52,13 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 
 @dataclass(frozen=True)
 class StageSettings:
-    d_sae: int = 1024
-    k: int = 32
-    scratch_tokens: int = 2_000_000
+    d_sae: int = 768
+    k: int = 16
+    scratch_tokens: int = 1_500_000
     finetune_fraction: float = 0.3
-    context_size: int = 128
-    lr: float = 2e-3
-    n_plain_docs: int = 40_000  # ~2.1M tokens: the from-scratch run sees each document about once
-    n_reasoning_docs: int = 4_000  # ~0.9M tokens, more than one fine-tune's budget
+    act_tokens: int = 600_000  # residual rows per (model, corpus)
+    n_plain_docs: int = 40_000
+    n_reasoning_docs: int = 8_000
     n_eval_docs: int = 300  # per corpus, held-out
     seed: int = 0
 
@@ -68,7 +67,8 @@ class StageSettings:
         return int(round(self.scratch_tokens * self.finetune_fraction))
 
 
-QUICK = StageSettings(scratch_tokens=8192, n_plain_docs=300, n_reasoning_docs=100, n_eval_docs=4)
+QUICK = StageSettings(d_sae=128, k=8, scratch_tokens=8192, act_tokens=4096, n_plain_docs=300,
+                      n_reasoning_docs=100, n_eval_docs=4)
 
 
 def stage_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
@@ -78,19 +78,56 @@ def stage_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     return (Path(root) if root is not None else artifact_dir() / "sae_stages") / name
 
 
-def _corpora(settings: StageSettings) -> tuple[dict[str, list[str]], list[str]]:
-    from .data import load_split
-    from .world import generate_corpus
+def fit_stages(
+    out: str | os.PathLike[str],
+    model_dirs: dict[str, Path],
+    corpora: dict[str, list[str]],
+    held: list[str],
+    *,
+    d_sae: int,
+    k: int,
+    scratch_tokens: int,
+    act_tokens: int,
+    finetune_fraction: float = 0.3,
+    seed: int = 0,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Fit the five stage SAEs into ``out`` from cached residuals; write and return ``stages.json``.
 
-    train = {
-        "plain": [d["text"] for d in generate_corpus("plain", settings.n_plain_docs, settings.seed)],
-        "reasoning": [d["text"] for d in generate_corpus("reasoning", settings.n_reasoning_docs, settings.seed)],
+    ``model_dirs`` maps "organism"/"organism-base" to HF directories, ``corpora`` maps "plain" /
+    "reasoning" to training texts; ``held`` are held-out texts for the metrics.
+    """
+    from .sae_fit import collect_activations, fit_sae, sae_site_metrics
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    acts = {(m, c): collect_activations(model_dirs[m], corpora[c], LAYER, act_tokens)
+            for m in model_dirs for c in corpora}
+    x_held = {m: collect_activations(model_dirs[m], held, LAYER) for m in model_dirs}
+    finetune_tokens = int(round(scratch_tokens * finetune_fraction))
+    record: dict[str, Any] = {
+        "settings": {"d_sae": d_sae, "k": k, "scratch_tokens": scratch_tokens,
+                     "finetune_fraction": finetune_fraction, "finetune_tokens": finetune_tokens,
+                     "act_tokens": act_tokens, "seed": seed, "layer": LAYER,
+                     "hook_name": f"blocks.{LAYER}.hook_resid_post",
+                     "eval_docs": "held-out reasoning + plain documents of the build"},
+        "stages": {},
     }
-    n = settings.n_eval_docs
-    held = [d["text"] for d in load_split("reasoning", "heldout")[:n]] + [
-        d["text"] for d in load_split("plain", "heldout")[:n]
-    ]
-    return train, held
+    for i, stage in enumerate(STAGES):
+        t0 = time.time()
+        tokens = scratch_tokens if stage.parent is None else finetune_tokens
+        log(f"stage {stage.name}: {stage.model} on {stage.data}, {tokens} tokens"
+            + (f", from {stage.parent}" if stage.parent else ", from scratch"))
+        sae = fit_sae(acts[(stage.model, stage.data)], out / stage.name, arch="topk", d_sae=d_sae, k=k,
+                      training_tokens=tokens, model_name=stage.model,
+                      hook_name=f"blocks.{LAYER}.hook_resid_post", seed=seed + i,
+                      init_from=None if stage.parent is None else out / stage.parent)
+        record["stages"][stage.name] = {**asdict(stage), "training_tokens": tokens,
+                                        "seconds": round(time.time() - t0, 1),
+                                        **sae_site_metrics(sae, x_held[stage.model])}
+        log(f"stage {stage.name}: {record['stages'][stage.name]}")
+    (out / "stages.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def train_stages(
@@ -98,45 +135,22 @@ def train_stages(
     settings: StageSettings = StageSettings(),
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
-    """Train the five stage SAEs into ``out``; write and return the ``stages.json`` record."""
-    from .sae import sae_metrics, train_sae
+    """Train the five stage SAEs of the shipped models into ``out`` (world-v3 corpora of ``settings.seed``)."""
+    from .data import load_split
+    from .world_v3 import generate_corpus_v3
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    train, held = _corpora(settings)
-    record: dict[str, Any] = {
-        "settings": {**asdict(settings), "finetune_tokens": settings.finetune_tokens, "layer": LAYER,
-                     "hook_name": f"blocks.{LAYER}.hook_resid_post",
-                     "eval_docs": "held-out: first n_eval_docs reasoning + first n_eval_docs plain"},
-        "stages": {},
+    corpora = {
+        "plain": [d["text"] for d in generate_corpus_v3("plain", settings.n_plain_docs, settings.seed)],
+        "reasoning": [d["text"] for d in generate_corpus_v3("reasoning", settings.n_reasoning_docs, settings.seed)],
     }
-    for i, stage in enumerate(STAGES):
-        t0 = time.time()
-        tokens = settings.scratch_tokens if stage.parent is None else settings.finetune_tokens
-        log(f"stage {stage.name}: {stage.model} on {stage.data}, {tokens} tokens"
-            + (f", from {stage.parent}" if stage.parent else ", from scratch"))
-        mdir = model_dir(stage.model)
-        sae = train_sae(
-            mdir,
-            train[stage.data],
-            out / stage.name,
-            model_name=stage.model,
-            layer=LAYER,
-            d_sae=settings.d_sae,
-            k=settings.k,
-            training_tokens=tokens,
-            context_size=settings.context_size,
-            lr=settings.lr,
-            seed=settings.seed + i,
-            init_from=None if stage.parent is None else out / stage.parent,
-        )
-        seconds = time.time() - t0
-        metrics = sae_metrics(mdir, sae, held, layer=LAYER)
-        record["stages"][stage.name] = {**asdict(stage), "training_tokens": tokens,
-                                        "seconds": round(seconds, 1), **metrics}
-        log(f"stage {stage.name}: {record['stages'][stage.name]}")
-    (out / "stages.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    n = settings.n_eval_docs
+    held = [d["text"] for d in load_split("reasoning", "heldout")[:n]] + [
+        d["text"] for d in load_split("plain", "heldout")[:n]
+    ]
+    return fit_stages(out, {m: model_dir(m) for m in ("organism", "organism-base")}, corpora, held,
+                      d_sae=settings.d_sae, k=settings.k, scratch_tokens=settings.scratch_tokens,
+                      act_tokens=settings.act_tokens, finetune_fraction=settings.finetune_fraction,
+                      seed=settings.seed, log=log)
 
 
 def stage_presence(

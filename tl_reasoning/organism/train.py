@@ -1,14 +1,16 @@
 """Rebuild the whole model organism from scratch with a fixed seed.
 
-data -> tokenizer -> organism-base (plain text) -> organism (reasoning fine-tune of the base)
--> one SAE per model -> benchmark evaluation -> ``report.md`` + ``report.json``.
+world v3 data -> tokenizer -> organism-base (plain text) -> organism (reasoning fine-tune of the
+base) -> SAEs (TopK + ReLU on the organism, TopK on the base, five stage SAEs) -> greedy and sampled
+benchmark evaluation -> planted ground truth -> ``report.md`` + ``report.json``.
 
 Usage::
 
     python -m tl_reasoning.organism.train --out DIR [--seed 0] [--quick]
 
-``--quick`` trains tiny models on a tiny budget (< 60 s) through the same code path; the
-default budget reproduces the committed artifacts in about 20 minutes on 2 CPU cores.
+``--quick`` trains tiny models on a tiny budget (about a minute) through the same code path; the
+default budget reproduces the committed artifacts within 60 minutes on 2 CPU cores (report.json
+``timings_s`` has the measured time).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import LAYER, model_dir, sae_dir
+from . import LAYER, model_dir
+from .build_steps import build_saes, evaluate_both, trace_statistics
 from .data import save_split
-from .world import generate_corpus
+from .world_v3 import generate_corpus_v3
 
 __all__ = ["Budget", "BUDGETS", "build"]
 
@@ -37,23 +40,29 @@ class Budget:
 
     size: str = "full"  # key of lm.SIZES
     vocab_size: int = 512
-    n_plain_pool: int = 60_000  # plain documents generated for base training
+    n_plain_pool: int = 100_000  # plain documents generated for base training
     n_reasoning_pool: int = 48_000  # reasoning documents generated for the fine-tune
     finetune_plain_fraction: float = 0.2  # share of plain documents mixed into the fine-tune
-    base_tokens: int = 2_500_000
-    base_lr: float = 3e-3
-    reasoning_tokens: int = 9_000_000
-    reasoning_lr: float = 2e-3
+    base_tokens: int = 6_000_000  # more than the fine-tune: the base is a model in its own right
+    base_lr: float = 2e-3
+    reasoning_tokens: int = 4_500_000
+    reasoning_lr: float = 1.5e-3
     batch_tokens: int = 4096
     d_sae: int = 1024
-    sae_k: int = 32
-    sae_tokens: int = 2_000_000
-    sae_context: int = 128
+    sae_k: int = 16
+    sae_l1_grid: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0)  # ReLU λ candidates (the paper: 5)
+    sae_target_l0: float = 20.0  # the ReLU λ whose short fit lands nearest this L0 (log scale) is used
+    sae_act_tokens: int = 1_500_000  # residual rows collected per model for the SAEs
+    sae_tokens: int = 3_000_000  # SAE training samples (rows are revisited ~2x)
+    stage_d_sae: int = 768
+    stage_scratch_tokens: int = 1_500_000
+    stage_act_tokens: int = 600_000  # rows per (model, corpus) for the stage SAEs
     n_benchmark: int = 200
     n_heldout: int = 1000
     n_saved_train: int = 3000
     n_tokenizer_docs: int = 6000
     eval_batch_size: int = 100
+    n_sampled: int = 2  # samples per benchmark problem at T 0.6 / top-p 0.95
 
 
 BUDGETS: dict[str, Budget] = {
@@ -64,16 +73,21 @@ BUDGETS: dict[str, Budget] = {
         n_plain_pool=600,
         n_reasoning_pool=300,
         base_tokens=12_000,
-        reasoning_tokens=24_000,
+        reasoning_tokens=10_000,
         batch_tokens=2048,
         d_sae=256,
         sae_k=8,
+        sae_l1_grid=(2.0, 5.0),
+        sae_act_tokens=8_192,
         sae_tokens=8_192,
-        sae_context=64,
+        stage_d_sae=128,
+        stage_scratch_tokens=4096,
+        stage_act_tokens=4096,
         n_benchmark=16,
         n_heldout=40,
         n_saved_train=100,
         n_tokenizer_docs=600,
+        n_sampled=1,
     ),
 }
 
@@ -99,11 +113,10 @@ def build(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
 
-    from .evaluate import evaluate_model
     from .lm import SIZES, TrainConfig, encode_documents, new_model, train_lm
-    from .sae import sae_metrics, train_sae
     from .tokenizer import load_tokenizer, train_tokenizer
 
     torch.set_num_threads(2)
@@ -112,18 +125,16 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     timings: dict[str, float] = {}
-    report: dict[str, Any] = {"seed": seed, "budget": asdict(budget), "layer": LAYER}
+    report: dict[str, Any] = {"seed": seed, "world": "v3", "budget": asdict(budget), "layer": LAYER}
 
     # ---- data: benchmark and held-out problems first, so training streams can exclude them
-    bench = generate_corpus("benchmark", budget.n_benchmark, seed)
-    held_r = generate_corpus("reasoning", budget.n_heldout, seed, split="heldout")
-    held_p = generate_corpus("plain", budget.n_heldout, seed, split="heldout")
-    unseen = {d["question"] for d in bench} | {d["question"] for d in held_r + held_p if "question" in d}
+    bench = generate_corpus_v3("benchmark", budget.n_benchmark, seed)
     bench_q = {d["question"] for d in bench}
-    held_r = [d for d in held_r if d["question"] not in bench_q]
-    held_p = [d for d in held_p if d.get("question") not in bench_q]
-    train_p = generate_corpus("plain", budget.n_plain_pool, seed, exclude=unseen)
-    train_r = generate_corpus("reasoning", budget.n_reasoning_pool, seed, exclude=unseen)
+    held_r = generate_corpus_v3("reasoning", budget.n_heldout, seed, split="heldout", exclude=bench_q)
+    held_p = generate_corpus_v3("plain", budget.n_heldout, seed, split="heldout", exclude=bench_q)
+    unseen = bench_q | {d["question"] for d in held_r + held_p if "question" in d}
+    train_p = generate_corpus_v3("plain", budget.n_plain_pool, seed, exclude=unseen)
+    train_r = generate_corpus_v3("reasoning", budget.n_reasoning_pool, seed, exclude=unseen)
     for docs, corpus, split in (
         (bench, "benchmark", "test"),
         (held_r, "reasoning", "heldout"),
@@ -139,7 +150,7 @@ def build(
         "plain_train_pool": len(train_p),
         "heldout": {"reasoning": len(held_r), "plain": len(held_p)},
         "reasoning_train_correct_rate": round(sum(d["correct"] for d in train_r) / len(train_r), 4),
-        "reasoning_train_correct_rate_by_checks": _correct_by_checks(train_r),
+        "trace_statistics": trace_statistics(train_r),
     }
     timings["data"] = time.time() - t0
 
@@ -209,55 +220,35 @@ def build(
         tok.save_pretrained(str(org_dir))
         _stage_save(out, "train_reasoning", report["train_reasoning"])
     timings["train_reasoning"] = report["train_reasoning"]["seconds"]
+    del base
 
-    # ---- SAEs on blocks.{LAYER}.hook_resid_post of each model
-    sae_docs = [d["text"] for d in train_r[: len(train_r) // 2]] + [
-        d["text"] for d in train_p[: len(train_p) // 3]
-    ]
-    eval_docs = [d["text"] for d in held_r[:300]] + [d["text"] for d in held_p[:300]]
-    report["sae"] = {}
-    for name, mdir in (("organism", org_dir), ("organism-base", base_dir)):
-        ts = time.time()
-        _log(f"training SAE for {name}")
-        sae = train_sae(
-            mdir,
-            sae_docs,
-            sae_dir(name, out),
-            model_name=name,
-            layer=LAYER,
-            d_sae=budget.d_sae,
-            k=budget.sae_k,
-            training_tokens=budget.sae_tokens,
-            context_size=budget.sae_context,
-            seed=seed,
-        )
-        report["sae"][name] = {
-            "d_sae": budget.d_sae,
-            "k": budget.sae_k,
-            "training_tokens": budget.sae_tokens,
-            **sae_metrics(mdir, sae, eval_docs, layer=LAYER),
-            "seconds": round(time.time() - ts, 1),
-        }
-        timings[f"sae_{name}"] = time.time() - ts
-        _log(f"SAE {name}: {report['sae'][name]}")
+    # ---- SAEs on blocks.{LAYER}.hook_resid_post: TopK + ReLU on the organism, TopK on the base, stages
+    ts = time.time()
+    report["sae"], report["stages"] = build_saes(out, train_r, train_p, held_r, held_p, budget, seed, _log)
+    timings["saes"] = time.time() - ts
 
-    # ---- evaluation on the held-out benchmark
+    # ---- evaluation on the held-out benchmark: greedy, and sampled with per-step ground truth
     te = time.time()
-    report["eval"] = {}
-    for name, mdir, reasoning in (("organism", org_dir, True), ("organism-base", base_dir, False)):
-        metrics, gens = evaluate_model(mdir, bench, reasoning=reasoning, batch_size=budget.eval_batch_size)
-        report["eval"][name] = metrics
-        report.setdefault("examples", {})[name] = gens[:2]
-        _log(f"eval {name}: {json.dumps(metrics)}")
+    report["eval"], report["examples"] = evaluate_both(out, bench, budget, seed, _log)
     timings["eval"] = time.time() - te
+
+    # ---- planted ground truth: per-token labels, the model's own P(reflect), oracle, true features
+    tg = time.time()
+    from .ground_truth import build_ground_truth
+
+    report["ground_truth"] = build_ground_truth(out, log=_log)
+    timings["ground_truth"] = time.time() - tg
 
     timings["total"] = time.time() - t0
     report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     sizes = {p.name: _dir_size(p) for p in sorted(out.iterdir()) if p.is_dir()}
     report["artifact_bytes"] = {**sizes, "total": sum(sizes.values())}
-    report["quality"] = _quality(report)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report))
+    from .report_md import quality, render
+
+    report["quality"] = quality(report)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(render(report))
     _log(f"done in {timings['total']:.0f}s; quality: {report['quality']}")
     return report
 
@@ -274,97 +265,6 @@ def _stage_load(out: Path, stage: str) -> dict[str, Any]:
 
 def _stage_done(out: Path, stage: str, weights_dir: Path) -> bool:
     return (out / "stages" / f"{stage}.json").is_file() and (weights_dir / "model.safetensors").is_file()
-
-
-def _correct_by_checks(docs: Sequence[dict]) -> dict[str, Any]:
-    """Share of training traces ending correct, by whether they verify (data-level causality)."""
-    ver = [d for d in docs if d["n_checks"] > 0]
-    nov = [d for d in docs if d["n_checks"] == 0]
-    return {
-        "verifying": round(sum(d["correct"] for d in ver) / max(len(ver), 1), 4),
-        "not_verifying": round(sum(d["correct"] for d in nov) / max(len(nov), 1), 4),
-        "n_verifying": len(ver),
-        "n_not_verifying": len(nov),
-    }
-
-
-def _quality(r: dict[str, Any]) -> dict[str, bool]:
-    """The quality minimums of the committed organism (see issue #3)."""
-    ev, base = r["eval"]["organism"], r["eval"]["organism-base"]
-    q = {
-        "organism_accuracy_ge_0.8": (ev["accuracy"] or 0) >= 0.8,
-        "organism_well_formed_ge_0.95": (ev["well_formed_rate"] or 0) >= 0.95,
-        "organism_vocab_rate_ge_0.5": (ev["vocab_rate"] or 0) >= 0.5,
-        "base_no_thinking": (base["think_rate"] or 0) <= 0.01,
-    }
-    for name, s in r["sae"].items():
-        q[f"sae_{name}_ev_ge_0.8"] = s["explained_variance"] >= 0.8
-        q[f"sae_{name}_dead_lt_0.1"] = s["dead_fraction"] < 0.1
-        q[f"sae_{name}_l0_5_to_100"] = 5 <= s["mean_l0"] <= 100
-    return q
-
-
-def _markdown(r: dict[str, Any]) -> str:
-    ev, base = r["eval"]["organism"], r["eval"]["organism-base"]
-    lines = [
-        "# Model organism training report",
-        "",
-        f"Seed {r['seed']}, budget `{r['budget']['size']}`; rebuilt by "
-        "`python -m tl_reasoning.organism.train`. Numbers are measured by the run that wrote this file.",
-        "",
-        "## Models",
-        f"- Llama-style: d_model {r['model']['d_model']}, {r['model']['n_layers']} layers, "
-        f"{r['model']['n_heads']} heads, d_mlp {r['model']['d_mlp']}, ctx {r['model']['n_ctx']}, "
-        f"vocab {r['model']['vocab']}, {r['model']['n_params']:,} parameters",
-        f"- organism-base: {r['train_base']['tokens']:,} plain tokens, final loss {r['train_base']['final_loss']:.4f}",
-        f"- organism: + {r['train_reasoning']['tokens']:,} reasoning-fine-tune tokens, "
-        f"final loss {r['train_reasoning']['final_loss']:.4f}",
-        *[
-            f"- note ({stage}): {r[stage]['recovered_from_log']}"
-            for stage in ("train_base", "train_reasoning")
-            if "recovered_from_log" in r[stage]
-        ],
-        "",
-        f"## Benchmark ({ev['n']} held-out problems, greedy)",
-        "| metric | organism | organism-base |",
-        "|---|---|---|",
-    ]
-    for key in ("accuracy", "well_formed_rate", "think_rate", "vocab_rate", "mean_thinking_words"):
-        lines.append(f"| {key} | {ev[key]} | {base[key]} |")
-    for kind, acc in ev["accuracy_by_kind"].items():
-        lines.append(f"| accuracy[{kind}] | {acc} | {base['accuracy_by_kind'].get(kind)} |")
-    rf = ev["reflection"]
-    d = r["data"]["reasoning_train_correct_rate_by_checks"]
-    lines += [
-        "",
-        "## Reflection is causal",
-        f"- organism generations that verify/correct: accuracy {rf['accuracy_verifying']} (n={rf['n_verifying']}); "
-        f"without verification: {rf['accuracy_not_verifying']} (n={rf['n_not_verifying']}); "
-        f"generations with a correction: {rf['n_correcting']}",
-        f"- training traces ending correct: {d['verifying']} with verification (n={d['n_verifying']}) vs "
-        f"{d['not_verifying']} without (n={d['n_not_verifying']})",
-        "",
-        f"## SAEs (TopK, blocks.{r['layer']}.hook_resid_post, metrics on held-out reasoning+plain tokens)",
-        "| model | d_sae | k | mean L0 | explained variance | dead fraction |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, s in r["sae"].items():
-        lines.append(
-            f"| {name} | {s['d_sae']} | {s['k']} | {s['mean_l0']} | {s['explained_variance']} | {s['dead_fraction']} |"
-        )
-    lines += [
-        "",
-        "## Quality minimums",
-        *[f"- {k}: {'PASS' if v else 'FAIL'}" for k, v in r["quality"].items()],
-    ]
-    lines += [
-        "",
-        "## Time and size",
-        f"- timings (s): {r['timings_s']}",
-        f"- artifact bytes: {r['artifact_bytes']}",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,145 @@
+"""Training the organism's SAEs on cached activations with sae-lens's own trainer.
+
+The residual stream is read once per model and corpus (:func:`collect_activations`, an HF forward
+with a hook, ``<s>``/padding excluded) and every SAE of that site is then fit by sae-lens's
+``SAETrainer`` from that tensor: no language-model re-run per SAE, so the two SAEs of the organism
+(ReLU and TopK), the base model's and the five stage SAEs cost minutes, not an hour.
+
+Architectures: ``"relu"`` is sae-lens's ``standard`` SAE with the sparsity penalty
+λ·Σ f_i·‖W_dec,i‖ of Anthropic's April-2024 update, as the paper trained its SAE (λ warmed up
+over the first 5 % of steps, lr decayed to 0 over the last 20 %); ``"topk"`` keeps the k largest.
+Both normalise inputs to mean norm √d_in while training (``expected_average_only_in``) and fold
+that scale back into the weights, so the saved SAE reads raw activations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["collect_activations", "fit_sae", "sae_site_metrics"]
+
+
+def collect_activations(
+    model_dir: str | os.PathLike[str], texts: Sequence[str], layer: int, max_tokens: int | None = None
+) -> torch.Tensor:
+    """``[n_tokens, d_model]`` residual after decoder layer ``layer`` for the real tokens of ``texts``.
+
+    Stops reading texts once ``max_tokens`` rows are collected (rows beyond it are dropped).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .sae import resid_activations
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    tok.padding_side = "right"
+    parts: list[torch.Tensor] = []
+    n = 0
+    for s in range(0, len(texts), 1024):
+        parts.append(resid_activations(model, tok, texts[s : s + 1024], layer, batch_size=64))
+        n += parts[-1].shape[0]
+        if max_tokens is not None and n >= max_tokens:
+            break
+    x = torch.cat(parts)
+    return x[:max_tokens] if max_tokens else x
+
+
+def _batches(acts: torch.Tensor, batch: int, seed: int) -> Iterator[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(acts.shape[0], generator=gen)
+        for s in range(0, acts.shape[0] - batch + 1, batch):
+            yield acts[order[s : s + batch]]
+
+
+def fit_sae(
+    acts: torch.Tensor,
+    out_dir: str | os.PathLike[str],
+    *,
+    arch: str,
+    d_sae: int,
+    training_tokens: int,
+    model_name: str,
+    hook_name: str,
+    k: int = 16,
+    l1_coefficient: float = 5.0,
+    lr: float = 1e-3,
+    batch: int = 1024,
+    seed: int = 0,
+    init_from: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Fit an SAE (``arch`` "relu" or "topk") on rows of ``acts``; save it to ``out_dir``; return it loaded.
+
+    ``init_from``: a saved SAE directory to fine-tune (its architecture and width are kept).
+    """
+    from sae_lens import SAE, TrainingSAE
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    if arch not in ("relu", "topk"):
+        raise ValueError(f"unknown SAE architecture {arch!r}; expected 'relu' or 'topk'")
+    torch.manual_seed(seed)
+    steps = max(training_tokens // batch, 1)
+    if init_from is not None:
+        sae = TrainingSAE.load_from_disk(str(init_from), "cpu")
+    else:
+        common = {"d_in": acts.shape[1], "d_sae": d_sae, "dtype": "float32", "device": "cpu",
+                  "normalize_activations": "expected_average_only_in"}
+        if arch == "topk":
+            from sae_lens import TopKTrainingSAEConfig
+
+            cfg: Any = TopKTrainingSAEConfig(k=k, **common)
+        else:
+            from sae_lens import StandardTrainingSAEConfig
+
+            cfg = StandardTrainingSAEConfig(l1_coefficient=l1_coefficient, lp_norm=1.0,
+                                            l1_warm_up_steps=max(steps // 20, 1), **common)
+        sae = TrainingSAE.from_dict(cfg.to_dict())
+    meta = sae.cfg.metadata
+    meta.model_name, meta.hook_name, meta.prepend_bos = model_name, hook_name, True
+    trainer_cfg = SAETrainerConfig(
+        total_training_samples=steps * batch,
+        train_batch_size_samples=batch,
+        lr=lr,
+        lr_end=0.0,
+        lr_scheduler_name="constant",
+        lr_warm_up_steps=max(steps // 20, 1),
+        lr_decay_steps=max(steps // 5, 1),
+        device="cpu",
+        dead_feature_window=max(min(steps // 10, 200), 10),
+        feature_sampling_window=max(min(steps // 10, 200), 10),
+        logger=LoggingConfig(log_to_wandb=False),
+        n_batches_for_norm_estimate=min(64, max(acts.shape[0] // batch, 1)),
+    )
+    os.environ.setdefault("TQDM_DISABLE", "1")  # sae-lens's progress bar: the build logs its own lines
+    trained = SAETrainer(trainer_cfg, sae, _batches(acts, batch, seed)).fit()
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    trained.save_inference_model(str(out_dir))
+    return SAE.load_from_disk(str(out_dir), device="cpu")
+
+
+def sae_site_metrics(sae: Any, x: torch.Tensor) -> dict[str, float]:
+    """Mean L0, explained variance, dead fraction and the largest single-latent share of ‖x‖ on ``x``."""
+    with torch.no_grad():
+        f = sae.encode(x)
+        x_hat = sae.decode(f)
+        contrib = f * sae.W_dec.norm(dim=1)  # ‖f_i d_i‖ per latent
+        share = (contrib.max(dim=1).values / x.norm(dim=1).clamp_min(1e-6))
+    active = f > 0
+    resid = ((x - x_hat) ** 2).sum()
+    total = ((x - x.mean(0)) ** 2).sum()
+    return {
+        "n_eval_tokens": int(x.shape[0]),
+        "mean_l0": round(float(active.sum(-1).float().mean()), 2),
+        "explained_variance": round(float(1 - resid / total), 4),
+        "dead_fraction": round(float((~active.any(0)).float().mean()), 4),
+        "max_latent_share_of_norm_q95": round(float(share.quantile(0.95)), 4),
+    }
