@@ -131,6 +131,6 @@ def direction_steering(
     else:
         raise ValueError(f"unknown direction steering mode {mode!r}; use 'add', 'cap' or 'ablate'")
     rule = Positions.parse(positions)
-    info = {"mode": mode, "direction_norm": float(vec.norm()), "strength": s.tolist(), "positions": str(rule),
+    info = {"kind": "direction", "mode": mode, "direction_norm": float(vec.norm()), "strength": s.tolist(), "positions": str(rule),
             "preserve_norm": preserve_norm}
     return Steering(site, edit, rule, preserve_norm, d, info)

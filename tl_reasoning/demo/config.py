@@ -43,10 +43,14 @@ class DemoConfig:
     samples: int = 1
     """Generations per problem; > 1 samples (at ``temperature``, 0.6 when that is 0) and reports maj@k and
     mean pass@1 over the samples, as the paper does."""
-    temperature: float = 0.0
-    """0: greedy decoding (the default); the paper samples at 0.6."""
+    temperature: float = 0.6
+    """Sampling temperature, the paper's 0.6 (the default); 0: greedy decoding. The organism's slips and
+    reflections are probabilistic, so greedy decoding would show neither."""
     top_p: float = 0.95
     """Nucleus sampling when sampling (the paper: 0.95)."""
+    oracle_rho: float | None = 0.2
+    """Push (ρ, relative to the mean residual norm) of the positive control, the organism's planted oracle
+    direction (``tl_reasoning.organism.ground_truth``); ``None``/0 leaves it out. Fixed before any result."""
     word_ban: bool = True
     random_word_bans: int = 2
     diff_random: int = 200

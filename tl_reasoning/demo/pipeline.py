@@ -116,6 +116,7 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
             + "; ".join(f"#{c}: {matches.found.get(c, 0)}/{config.random_per_feature}" for c in candidates))
         conditions.update(ev.random_feature_conditions(sae, matches, config.strength, mode=config.mode,
                                                        positions=config.positions))
+    oracle_name = _add_oracle(model, sae, items, conditions, config, say)
     if config.word_ban:
         conditions["word ban"] = ev.WordBan()
         if config.random_word_bans > 0:
@@ -171,6 +172,39 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
     write_report(report)
     say(f"[demo] done in {timings['total']:.0f} s → {out / 'report.html'}")
     return report
+
+
+def _add_oracle(model: Any, sae: Any, items: Any, conditions: dict[str, Any], config: DemoConfig,
+                say: Callable[[str], None]) -> str | None:
+    """The positive control: the organism's planted oracle direction at ``config.oracle_rho`` (issue 15)."""
+    if not config.oracle_rho or config.model != "organism":
+        return None
+    from tl_reasoning.directions import direction_steering
+    from tl_reasoning.evaluation.prompting import build_prompts
+    from tl_reasoning.loading.saes import sae_site
+    from tl_reasoning.organism.ground_truth import load_ground_truth
+    from tl_reasoning.plugins import backend_for
+    from tl_reasoning.steering.push import strength_for_rho
+
+    try:
+        truth = load_ground_truth()
+    except FileNotFoundError as exc:
+        say(f"[demo]     no oracle control: {exc}")
+        return None
+    site = sae_site(sae)
+    if site != truth["rule"]["site"]:
+        say(f"[demo]     no oracle control: the ground truth is at {truth['rule']['site']}, the SAE reads {site}")
+        return None
+
+    def make(gamma: float) -> Any:
+        return direction_steering(truth["direction"], site, gamma, positions=config.positions)
+
+    prompts = build_prompts(list(items[:16]), backend_for(model).tokenizer)
+    gamma = strength_for_rho(model, make, prompts, config.oracle_rho)
+    name = f"oracle direction ρ={config.oracle_rho:g}"
+    conditions[name] = make(gamma)
+    say(f"[demo]     positive control: {name} (strength {gamma:.3g}, ground truth at {site})")
+    return name
 
 
 def _diff_also(config: DemoConfig) -> list[str]:

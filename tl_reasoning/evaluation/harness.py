@@ -90,7 +90,7 @@ def _steering_info(steering: Any) -> dict[str, Any]:
     if isinstance(strength, list) and strength and all(s == strength[0] for s in strength) \
             and not isinstance(strength[0], list):
         strength = strength[0]
-    return {"kind": "steering", "feature": feats[0] if len(feats) == 1 else "+".join(map(str, feats)),
+    return {"kind": info.get("kind", "steering"), "feature": feats[0] if len(feats) == 1 else "+".join(map(str, feats)),
             "features": feats, "strength": strength, "mode": info.get("mode"), "positions": info.get("positions"),
             "f_max": info.get("f_max"), "site": steering.site}
 

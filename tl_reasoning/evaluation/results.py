@@ -139,7 +139,7 @@ class EvaluationResult:
 
         base = self.summary[self.summary["condition"] == self.baseline]
         rows = []
-        steered = self.summary[self.summary["kind"].isin(["steering", "random_features"])]
+        steered = self.summary[self.summary["kind"].isin(["steering", "direction", "random_features"])]
         numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in steered["strength"]]
         steered = steered.loc[pd.Series(numeric, index=steered.index, dtype=bool)]
         for feature in dict.fromkeys(steered["feature"].astype(str)):
