@@ -22,6 +22,7 @@ from tl_reasoning.cli import (
     plugins_cmd,
     score_cmd,
     steer_cmd,
+    validate_cmd,
     vocab_cmd,
 )
 from tl_reasoning.cli.argtypes import positive_int
@@ -35,7 +36,7 @@ THREADS_HELP = ("CPU threads torch uses (before or after the command). Default: 
                 "shared machine), else torch's default (one per core)")
 
 _COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, evaluate_cmd, diff_cmd, dashboard_cmd,
-             figures_cmd, demo_cmd)
+             figures_cmd, demo_cmd, validate_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
