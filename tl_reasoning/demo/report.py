@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +28,14 @@ class DemoReport:
     figures: dict[str, Path]
     outcome: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    validation: Any = None
+    """A :class:`~tl_reasoning.validate.ValidationResult` (or its ``to_json()``), shown when given."""
+    claims: dict[str, Any] | None = None
+    """The ``claims`` object of ``report.json`` (issue 15's keys), shown at the top when given."""
 
     def table(self) -> str:
         """The summary table as text (one row per condition)."""
         return table_1(self.evaluation.summary)
-
-
 
 
 def _entry(row: Any, base: dict[str, Any], target: float) -> dict[str, Any]:
@@ -180,12 +180,21 @@ def _f(value: float | None, scale: float, spec: str) -> str:
 
 
 def write_report(report: DemoReport) -> dict[str, Path]:
-    """Write ``report.json``, ``table.md`` and the self-contained ``report.html`` into ``report.out``."""
+    """Write ``report.json``, ``table.md`` and the self-contained ``report.html`` into ``report.out``.
+
+    ``report.json`` carries ``claims`` and ``validation`` when the report has them. Two figures are
+    drawn for the page here: ``effects.png`` (Table 1's changes with CIs) and, with a validation
+    that has a causal part, ``validation.png`` (its dose-response); a figure that cannot be drawn
+    (e.g. no steered condition) is left out rather than failing the report.
+    """
+    from tl_reasoning.demo.report_html import report_html
+
     out = report.out
     paths = {"json": out / "report.json", "table": out / "table.md", "html": out / "report.html"}
     presence = None
     if report.presence is not None:
         presence = json.loads(report.presence.summary_frame().to_json(orient="records"))
+    extra = _page_figures(report)
     data = {
         "config": report.config.to_dict(),
         "candidates": report.candidates,
@@ -195,72 +204,40 @@ def write_report(report: DemoReport) -> dict[str, Path]:
         "outcome": report.outcome,
         "diffing": presence,
         "timings_s": report.timings,
-        "files": {k: str(v.relative_to(out)) for k, v in report.figures.items()},
+        "files": {k: _relative(v, out) for k, v in {**report.figures, **extra}.items()},
     }
-    paths["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if report.claims is not None:
+        data["claims"] = report.claims
+    if report.validation is not None:
+        data["validation"] = (report.validation.to_json() if hasattr(report.validation, "to_json")
+                              else report.validation)
+    paths["json"].write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     paths["table"].write_text(report.table() + "\n\n" + report.outcome["text"] + "\n", encoding="utf-8")
-    paths["html"].write_text(_html(report, presence), encoding="utf-8")
+    paths["html"].write_text(report_html(report, presence, extra), encoding="utf-8")
     return paths
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it, else as given."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
 
 
-def _frame_html(frame: Any, columns: list[str] | None = None) -> str:
-    part = frame if columns is None else frame[[c for c in columns if c in frame.columns]]
-    return part.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t")
+def _page_figures(report: DemoReport) -> dict[str, Path]:
+    """The report page's own figures (see :func:`write_report`), saved next to it."""
+    from tl_reasoning.figures import save_png, steering_effects_plot
 
-
-def _html(report: DemoReport, presence: list[dict[str, Any]] | None) -> str:
-    cfg = report.config
-    esc = html.escape
-    top = _frame_html(report.scored.table.head(12), ["feature", "reason_score", "top_word", "entropy",
-                                                      "mean_reasoning", "mean_other", "max_activation"])
-    examples = _examples(report)
-    diff_html = "<p>skipped (no base SAE)</p>"
-    if report.presence is not None:
-        diff_html = f"<pre>{esc(report.presence.summary())}</pre>"
-        if "diffing" in report.figures:
-            diff_html += _img(report.figures["diffing"])
-    verdict_class = {True: "ok", False: "no"}.get(report.outcome["reproduced"], "")
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>tl-reasoning demo: {esc(cfg.model)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-table.t {{ border-collapse: collapse; font-size: 13px; }} .t td, .t th {{ padding: 3px 8px; border-bottom: 1px solid #ddd; }}
-pre {{ background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }}
-img {{ max-width: 100%; }} .ok {{ color: #1a7f37; }} .no {{ color: #b35900; }}
-</style></head><body>
-<h1>Reasoning features of <code>{esc(cfg.model)}</code></h1>
-<p>SAE <code>{esc(cfg.sae)}</code>; ReasonScore over {cfg.score_docs} documents of <code>{esc(cfg.data)}</code>;
-steering mode <code>{esc(cfg.mode)}</code> at γ = {cfg.strength:g} on positions <code>{esc(cfg.positions)}</code>,
-{cfg.problems} problems of <code>{esc(cfg.benchmark)}</code>, greedy, at most {cfg.max_new_tokens} new tokens.
-<a href="dashboard.html">Feature dashboard</a> · folders <code>scores/</code>, <code>evaluation/</code>,
-<code>diffing/</code>.</p>
-<h2>Outcome</h2><p class="{verdict_class}">{esc(report.outcome["text"])}</p>
-<p><b>Criteria (fixed before the run).</b> {esc(report.outcome.get("criteria_text", ""))} Controls: random
-features matched on activation frequency and on push size γ·f_max·‖d_j‖ (within ±{cfg.push_tolerance:.0%} of the
-candidate's), {cfg.random_per_feature} per candidate; their CIs resample problems and control features together.</p>
-<h2>Table 1: steering vs baseline and controls</h2>
-<pre>{esc(report.table())}</pre>
-{_img(report.figures["steering"])}
-<h2>Top features by ReasonScore</h2>{top}{_img(report.figures["scores"])}
-<h2>Model diffing</h2>{diff_html}
-<h2>Example generations</h2>{examples}
-<h2>Timings (s)</h2><pre>{esc(json.dumps(report.timings))}</pre>
-</body></html>
-"""
-
-
-def _examples(report: DemoReport, n: int = 2) -> str:
-    records = report.evaluation.records
-    if "text" not in records.columns:
-        return ""
-    first = records["item_id"].iloc[0] if len(records) else None
-    rows = records[(records["item_id"] == first) & (records["run"] == 0)]
-    out = []
-    for _, row in rows.head(2 + n).iterrows():
-        out.append(f"<h3>{html.escape(str(row['condition']))}</h3><pre>{html.escape(str(row['text']))}</pre>")
-    return "\n".join(out)
+    made: dict[str, Path] = {}
+    try:
+        fig = steering_effects_plot(report.evaluation.summary, target=report.config.target_change,
+                                    limit=report.config.control_limit)
+        made["effects"] = save_png(fig, report.out / "effects.png")
+    except (ValueError, KeyError):
+        pass
+    plot = getattr(report.validation, "plot", None)
+    dose = getattr(report.validation, "dose", None)
+    if callable(plot) and dose is not None and not getattr(dose, "empty", True):
+        made["validation"] = save_png(plot(), report.out / "validation.png")
+    return made

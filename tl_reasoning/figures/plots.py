@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diff_presence_plot", "save_png", "score_distribution_plot", "steering_results_plot",
-           "vocab_frequency_plot"]
+__all__ = ["diff_presence_plot", "save_png", "score_distribution_plot", "steering_effects_plot",
+           "steering_results_plot", "vocab_frequency_plot"]
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> Any:
@@ -67,11 +67,37 @@ def score_distribution_plot(scores: Any, quantile: float = 0.997) -> Any:
     return fig
 
 
-def steering_results_plot(results: Any, *, x: str = "strength", accuracy: str = "accuracy",
-                          length: str = "thinking_tokens", group: str | None = "feature") -> Any:
-    """Accuracy and thinking length against steering strength, one line per ``group`` value.
+#: (label, change column, scale, unit) of the steering plots' panels; changes are vs the baseline.
+_EFFECTS = (("accuracy", "accuracy_diff", 100.0, "pts"), ("thinking length", "thinking_tokens_rel", 1.0, "%"),
+            ("reasoning-word rate", "word_rate_rel", 1.0, "%"))
 
-    ``results``: a DataFrame (or anything ``pandas.DataFrame`` accepts) with those columns.
+
+def _reference_line(ax: Any, value: float, *, vertical: bool = False, **style: Any) -> None:
+    """A horizontal (or vertical) guide line, tagged ``gid="reference"`` (not data: tests skip it)."""
+    line = ax.axvline(value, **style) if vertical else ax.axhline(value, **style)
+    line.set_gid("reference")
+
+
+def _ci(part: Any, column: str, scale: float) -> tuple[Any, Any, Any]:
+    """``(y, [below, above])`` of a change column and its ``_low``/``_high`` interval (NaN → 0 width)."""
+    y = part[column].astype(float).to_numpy() * scale
+    lo = part[f"{column}_low"].astype(float).to_numpy() * scale if f"{column}_low" in part else y
+    hi = part[f"{column}_high"].astype(float).to_numpy() * scale if f"{column}_high" in part else y
+    below, above = np.nan_to_num(y - lo), np.nan_to_num(hi - y)
+    return y, np.clip(below, 0, None), np.clip(above, 0, None)
+
+
+def steering_results_plot(results: Any, *, x: str = "strength", accuracy: str = "accuracy",
+                          length: str = "thinking_tokens", rate: str = "word_rate",
+                          group: str | None = "feature") -> Any:
+    """Accuracy, thinking length and reasoning-word rate against steering strength, per ``group``.
+
+    Only measured points are drawn (markers, no lines: nothing is claimed between strengths). When
+    ``results`` carries the evaluation's changes vs the baseline with CIs (``accuracy_diff``,
+    ``thinking_tokens_rel``, ``word_rate_rel`` and their ``_low``/``_high``, as
+    :meth:`~tl_reasoning.evaluation.EvaluationResult.plot_frame` gives) the panels show those
+    changes with 95 % error bars; otherwise the raw values. Groups are dodged slightly along x so
+    their points do not hide each other. ``results``: anything ``pandas.DataFrame`` accepts.
     """
     import pandas as pd
 
@@ -79,18 +105,91 @@ def steering_results_plot(results: Any, *, x: str = "strength", accuracy: str = 
     missing = [c for c in (x, accuracy, length) if c not in frame.columns]
     if missing:
         raise ValueError(f"steering results lack columns {missing}; have {list(frame.columns)}")
-    groups = frame.groupby(group) if group and group in frame.columns else [("all", frame)]
-    fig = _figure(10.0, 4.0)
-    ax_acc, ax_len = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for name, part in groups:
+    changes = all(c in frame.columns for _, c, _, _ in _EFFECTS)
+    if changes:
+        panels = list(_EFFECTS)
+    else:
+        panels = [("accuracy", accuracy, 1.0, ""), ("thinking length", length, 1.0, "tokens")]
+        if rate in frame.columns:
+            panels.append(("reasoning-word rate", rate, 1.0, "words / 100 tokens"))
+    if changes:  # the baseline (strength 0, no change) once, not once per group
+        base = frame[frame[x].astype(float) == 0.0]
+        base = base[base[[c for _, c, _, _ in _EFFECTS]].isna().all(axis=1)]
+        frame = frame.drop(index=base.index)
+    groups = list(frame.groupby(group, sort=False)) if group and group in frame.columns else [("all", frame)]
+    if changes and len(base):
+        groups.insert(0, ("baseline", base.head(1)))
+    fig = _figure(4.2 * len(panels), 4.0)
+    axes = fig.subplots(1, len(panels))
+    span = float(frame[x].astype(float).max() - frame[x].astype(float).min()) or 1.0
+    for k, (name, part) in enumerate(groups):
         part = part.sort_values(x)
-        ax_acc.plot(part[x], part[accuracy], marker="o", label=str(name))
-        ax_len.plot(part[x], part[length], marker="o", label=str(name))
-    ax_acc.set(xlabel=x, ylabel=accuracy, title="accuracy")
-    ax_len.set(xlabel=x, ylabel=length, title="thinking length")
-    for ax in (ax_acc, ax_len):
+        xs = part[x].astype(float).to_numpy() + 0.015 * span * (k - (len(groups) - 1) / 2)
+        for ax, (_, column, scale, _) in zip(axes, panels, strict=True):
+            if changes:
+                y, below, above = _ci(part.fillna({column: 0.0}), column, scale)  # baseline: Δ = 0
+                ax.errorbar(xs, y, yerr=[below, above], fmt="o", linestyle="none", capsize=3, label=str(name))
+            else:
+                ax.plot(xs, part[column].astype(float).to_numpy() * scale, marker="o", linestyle="none",
+                        label=str(name))
+    for ax, (label, _, _, unit) in zip(axes, panels, strict=True):
+        ax.set(xlabel=x, title=label, ylabel=(f"Δ vs baseline ({unit})" if changes else f"{label} ({unit})".rstrip(" ()")))
+        if changes:
+            _reference_line(ax, 0.0, color="grey", linewidth=0.8)
         ax.grid(alpha=0.3)
-    ax_len.legend(fontsize=8)
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def steering_effects_plot(summary: Any, *, target: float | None = 20.0, limit: float | None = 5.0,
+                          kinds: tuple[str, ...] = ("steering", "oracle", "random_features", "control_feature",
+                                                    "word_ban", "random_word_ban")) -> Any:
+    """Changes vs the baseline per condition with 95 % CIs: Δ accuracy (pts), Δ thinking length (%)
+    and Δ reasoning-word rate (%), one row per condition (a forest plot of Table 1).
+
+    Candidates are drawn in colour, random controls in grey (single control features small), word
+    bans in green. ``target`` (the effect the paper reports, %) is a dashed line on the two rate
+    panels and ``limit`` (what controls may move, %) a shaded band; pass ``None`` to leave them out.
+    Conditions of other kinds (not in ``kinds``) are left out; an oracle direction's kind is drawn
+    like a candidate.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(summary)
+    if "kind" in frame.columns:
+        frame = frame[frame["kind"].isin(kinds)]
+    missing = [c for _, c, _, _ in _EFFECTS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the summary lacks columns {missing}; pass EvaluationResult.summary")
+    if frame.empty:
+        raise ValueError("no steered or banned conditions to plot")
+    colours = {"random_features": "#555555", "control_feature": "#aaaaaa", "word_ban": "#2ca02c",
+               "random_word_ban": "#98df8a"}
+    labels = [str(c) if k != "control_feature" else "   · " + str(c).rsplit(" · ", 1)[-1]
+              for c, k in zip(frame["condition"], frame.get("kind", ["steering"] * len(frame)), strict=True)]
+    ys = np.arange(len(frame))[::-1]
+    fig = _figure(12.0, max(2.5, 0.28 * len(frame) + 1.2))
+    axes = fig.subplots(1, len(_EFFECTS), sharey=True)
+    for ax, (label, column, scale, unit) in zip(axes, _EFFECTS, strict=True):
+        if limit is not None and unit == "%":
+            ax.axvspan(-limit, limit, color="#dddddd", alpha=0.6, label=f"controls ±{limit:g} %")
+        if target is not None and unit == "%":
+            _reference_line(ax, target, vertical=True, color="#c44e52", linestyle="--", linewidth=1,
+                            label=f"target +{target:g} %")
+        _reference_line(ax, 0.0, vertical=True, color="black", linewidth=0.8)
+        for y, (_, row) in zip(ys, frame.iterrows(), strict=True):
+            kind = row.get("kind", "steering")
+            mid, below, above = _ci(pd.DataFrame([row]), column, scale)
+            ax.errorbar(mid, [y], xerr=[below, above], fmt="o", linestyle="none", capsize=2,
+                        markersize=3 if kind == "control_feature" else 6,
+                        color=colours.get(kind, "#4c72b0"))
+        ax.set(title=label, xlabel=f"Δ vs baseline ({unit})")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(ys, labels, fontsize=7)
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
     return fig
 
 
