@@ -125,7 +125,7 @@ class ValidationResult:
             raise ValueError("nothing to plot: the validation has no causal part")
         fig = Figure(figsize=(12.0, 3.8), dpi=110)
         FigureCanvasAgg(fig)  # no display needed
-        axes = fig.subplots(1, len(DOSE_METRICS))
+        axes = fig.subplots(1, len(DOSE_METRICS), gridspec_kw={"wspace": 0.35})
         series = list(dict.fromkeys(zip(self.dose["group"], self.dose["positions"], strict=True)))
         for ax, (label, column, scale, unit) in zip(axes, DOSE_METRICS, strict=True):
             for k, (group, where) in enumerate(series):
@@ -138,6 +138,10 @@ class ValidationResult:
                 ax.errorbar(x, y, yerr=[low, high], fmt="o", linestyle="none", capsize=3, label=name)
             ax.axhline(0.0, color="grey", linewidth=0.8)
             ax.set_xscale("log")
+            rhos = sorted(set(self.dose["rho"].astype(float)))
+            ax.set_xlim(rhos[0] / 1.5, rhos[-1] * 1.5)  # also when no value was measured
+            ax.minorticks_off()
+            ax.set_xticks(rhos, [f"{r:g}" for r in rhos])  # ticks at the measured ρ only
             ax.set_xlabel("ρ = ‖Δ‖ / mean‖x‖")
             ax.set_ylabel(f"{label} ({unit})")
         axes[0].legend(fontsize=7)

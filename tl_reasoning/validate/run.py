@@ -5,8 +5,9 @@
    rule, for every selector alike) is compared with the ground-truth set: precision, recall, and
    the average precision of its full ranking (:mod:`.metrics`).
 2. **Causal.** Steered at the same push ρ (``ρ = ‖Δ‖ / mean‖x‖``, converted to a strength per
-   feature with :func:`~tl_reasoning.steering.push.strength_for_rho` on the benchmark prompts;
-   additive pushes grow linearly, so ``γ(ρ) = ρ · γ(1)``): (a) the top ReasonScore features,
+   feature with :func:`~tl_reasoning.steering.push.strength_for_rho` on reasoning-corpus traces, whose
+   residual norms are those of thinking tokens; additive pushes grow linearly, so ``γ(ρ) = ρ · γ(1)``;
+   the ρ measured while generating is reported next to it): (a) the top ReasonScore features,
    (b) as many ground-truth features (highest AUC first), (c) the oracle direction and (d) random
    features matched to (a) on activation frequency and push
    (:func:`~tl_reasoning.evaluation.matched_random_features`). A group of features is one
@@ -48,7 +49,7 @@ class ValidationConfig:
     n_random: int = 10
     """Random matched features in group (d)."""
     push_tolerance: float | None = 0.2
-    max_new_tokens: int = 256
+    max_new_tokens: int = 384
     batch_size: int = 16
     temperature: float = 0.6
     top_p: float = 0.95
@@ -64,7 +65,7 @@ class ValidationConfig:
     @classmethod
     def quick(cls, **changes: Any) -> ValidationConfig:
         """A smoke-test size: 4 problems, 1 sample, 2 ρ, 1 feature per group, 2 random features."""
-        base = cls(problems=4, samples=1, rhos=(0.1, 0.4), n_steer=1, n_random=2, max_new_tokens=64, batch_size=8,
+        base = cls(problems=4, samples=1, rhos=(0.1, 0.4), n_steer=1, n_random=2, max_new_tokens=320, batch_size=8,
                    n_boot=200, calibration_prompts=2, output_contexts=2, output_max_length=32)
         return replace(base, **changes)
 
@@ -217,12 +218,12 @@ def validate(
     :param result: the :class:`~tl_reasoning.scoring.ScoreResult` of ReasonScore over the reasoning
         corpus (its statistics need maxima and histograms, as ``score_features`` collects by default).
     :param truth: :func:`tl_reasoning.organism.ground_truth.load_ground_truth` (``saes``, ``direction``).
-    :param contexts: reasoning-corpus texts for the output score.
+    :param contexts: reasoning-corpus texts: the first ``output_contexts`` for the output score, the first
+        ``calibration_prompts`` to convert ρ to strengths.
     :param benchmark: benchmark spec or :class:`~tl_reasoning.evaluation.EvalItem` list.
     """
-    from tl_reasoning.evaluation import EvalItem, build_prompts, evaluate, load_eval_benchmark
+    from tl_reasoning.evaluation import EvalItem, evaluate, load_eval_benchmark
     from tl_reasoning.loading.saes import check_sae_compatible
-    from tl_reasoning.plugins import backend_for
 
     config = config or ValidationConfig()
     config.check()
@@ -254,8 +255,9 @@ def validate(
     items = given[:config.problems] if given and all(isinstance(i, EvalItem) for i in given) else \
         load_eval_benchmark(benchmark, config.problems)
     site = check_sae_compatible(model, sae, None)
-    backend = backend_for(model)
-    prompts = build_prompts(items[:config.calibration_prompts], backend)
+    prompts = [str(t) for t in contexts][:config.calibration_prompts]
+    if not prompts:
+        raise ValueError("validate needs reasoning-corpus contexts to convert rho to strengths")
     conditions, labels, steered = _conditions(model, sae, result, truth, gt, site, prompts, config)
     meta["steered"] = steered
     timings["calibration_s"] = round(time.perf_counter() - start, 2)
