@@ -156,9 +156,12 @@ def _conditions(model: Any, sae: Any, result: Any, truth: dict[str, Any], gt: li
         matches = matched_random_features(result.stats, top, per, config.seed, norms=sae,
                                           push_tolerance=config.push_tolerance)
     groups["random"] = [m.feature for m in matches][:max(config.n_random, len(top))]
-    steered: dict[str, Any] = {g: f for g, f in groups.items() if f}
-    if caught:
-        steered["random_shortfall"] = [str(w.message) for w in caught]
+    steered: dict[str, Any] = {g: f if f else "none" for g, f in groups.items()}
+    shortfall = [str(w.message) for w in caught if issubclass(w.category, ControlShortfallWarning)]
+    for other in (w for w in caught if not issubclass(w.category, ControlShortfallWarning)):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    if shortfall:
+        steered["random_shortfall"] = shortfall
     feats = sorted({f for g in ("reason_score", "ground_truth", "random") for f in groups[g]})
     f_max = dict(zip(feats, f_max_from_stats(result.stats, feats, sae=sae).tolist(), strict=True))
     gamma = {f: _feature_gamma(model, sae, f, f_max[f], site, prompts) for f in feats}
