@@ -82,5 +82,45 @@ def test_organism_dashboard_renders_offline(chromium, organism_dashboard):
     assert value["pwned"] == "undefined"
 
 
+PARTS = """(() => {
+  const sections = [...document.querySelectorAll('section.tlr-feature')].map(s => {
+    const hist = s.querySelector('svg.tlr-hist');
+    const box = hist ? hist.getBoundingClientRect() : null;
+    const scoreRows = [...s.querySelectorAll('.tlr-score tr')].map(r => [...r.cells].map(c => c.innerText));
+    const top = (scoreRows.find(r => r[0] === 'top_word') || [])[1];
+    const words = [...s.querySelectorAll('table.tlr-words tr[data-word]')];
+    const rest = [...s.querySelectorAll('table.tlr-words tr.tlr-rest')];
+    const pSum = [...words, ...rest].reduce((a, r) => a + parseFloat(r.cells[2].innerText), 0);
+    return {xlabel: hist && hist.querySelector('.tlr-xlabel').textContent,
+            ylabel: hist && hist.querySelector('.tlr-ylabel').textContent,
+            xticks: hist ? hist.querySelectorAll('.tlr-tick-x').length : 0,
+            yticks: hist ? hist.querySelectorAll('.tlr-tick-y').length : 0,
+            visible: !!box && box.width > 100 && box.height > 50,
+            top_word: top, first_word: words.length ? words[0].dataset.word : null,
+            n_words: words.length, p_sum: pSum,
+            profile_beside_scores: !!s.querySelector('.tlr-cols .tlr-score') && !!s.querySelector('.tlr-cols table.tlr-words')};
+  });
+  return {model: (document.querySelector('code.tlr-model') || {}).textContent,
+          sae: (document.querySelector('code.tlr-sae') || {}).textContent,
+          header: (document.querySelector('.tlr-models') || {}).innerText, sections};
+})()"""
+
+
+def test_organism_dashboard_names_model_and_sae_labels_histograms_and_shows_word_profiles(chromium, organism_dashboard):
+    path, dashboard = organism_dashboard
+    report = load_page(path, PARTS)
+    assert report["errors"] == [], report["errors"]
+    value = report["value"]
+    assert value["model"] == "organism" and value["sae"] == "organism"
+    assert "features" in value["header"]  # the SAE's site and width
+    assert len(value["sections"]) == len(dashboard.features)
+    for section in value["sections"]:
+        assert section["xlabel"] == "activation" and section["ylabel"] == "count", section
+        assert section["xticks"] >= 2 and section["yticks"] >= 2 and section["visible"], section
+        assert section["profile_beside_scores"] and section["n_words"] >= 2, section
+        assert section["first_word"] == section["top_word"], section  # the tallest bar is top_word
+        assert abs(section["p_sum"] - 1.0) < 0.02, section
+
+
 def test_a_view_page_without_components_needs_no_bundle():
     assert "CircuitsVis" not in View("<p>x</p>", "plain").html

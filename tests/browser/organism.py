@@ -28,5 +28,5 @@ def organism_dashboard_html() -> tuple[str, list[int], float]:
     model, sae, result = organism_setup()
     start = time.perf_counter()
     board = feature_dashboard(model, sae, result, "organism:reasoning", top=N_FEATURES, max_docs=N_DOCS,
-                              contexts=5)
+                              contexts=5, model_name="organism", sae_name="organism")
     return board.html, board.features, time.perf_counter() - start

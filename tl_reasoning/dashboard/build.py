@@ -103,6 +103,7 @@ def feature_dashboard(
     title: str = "tl-reasoning feature dashboard",
     progress: bool = False,
     sae_name: str | None = None,
+    model_name: str | None = None,
 ) -> Dashboard:
     """Dashboard of the ``top`` features by ReasonScore (or of ``features``), one offline HTML page.
 
@@ -113,6 +114,11 @@ def feature_dashboard(
     generation per feature (``strength`` γ, f_max from the statistics). Scores recorded for
     another SAE (decoder hash) raise :class:`~tl_reasoning.stats_checks.StatsSaeMismatchError`
     (``sae_name``: the SAE's spec, for the message).
+
+    The header names the model and the SAE (``model_name``/``sae_name``, else the names the scores
+    recorded, else what the objects say about themselves) with the SAE's site and width. With the
+    scoring statistics, each feature shows its activation per reasoning word (p_i(r_j), the
+    distribution behind ReasonScore's entropy term) next to its score row and ``top_word``.
     """
     from tqdm.auto import tqdm
 
@@ -124,6 +130,7 @@ def feature_dashboard(
         logit_lens,
         logit_lens_view,
         top_contexts_view,
+        word_profile_view,
     )
 
     frame, meta, stats = load_scores(scores)
@@ -155,14 +162,18 @@ def feature_dashboard(
         label = f"#{row.get('rank', '?')} feature {f}" + (f" · {score:.4g}" if isinstance(score, float) else "")
         nav.append(f"<a href='#feature-{f}'>{esc(label)}</a>")
         cells = [(c, _fmt(row[c])) for c in _SCORE_COLUMNS if c in row]
+        top = f"<div class='tlr-score'>{table(cells, ['score', 'value'])}</div>"
+        if stats is not None and getattr(stats, "mean_word", None) is not None and stats.words:
+            top = f"<div class='tlr-cols'>{top}<div>{word_profile_view(stats, f).section(3)}</div></div>"
         sections.append(f"<section class='tlr-feature' id='feature-{f}' data-feature='{f}'>"
-                        f"<h2>Feature {f}</h2>{table(cells, ['score', 'value'])}"
-                        + "".join(v.section(3) for v in views) + "</section>")
-    header = (f"<h1>{esc(title)}</h1><p class='tlr-meta'>{len(chosen)} features · contexts from "
+                        f"<h2>Feature {f}</h2>{top}" + "".join(v.section(3) for v in views) + "</section>")
+    model_label, sae_label = _names(model, sae, meta, model_name, sae_name)
+    header = (f"<h1>{esc(title)}</h1><p class='tlr-models'>model <code class='tlr-model'>{esc(model_label)}</code>"
+              f" · SAE <code class='tlr-sae'>{esc(sae_label)}</code>{esc(_sae_facts(sae))}</p>"
+              f"<p class='tlr-meta'>{len(chosen)} features · contexts from "
               f"{gathered.docs_seen} documents of {esc(_describe(data))}"
               + (f" ({gathered.truncated_docs} truncated to the model's context)" if gathered.truncated_docs else "")
-              + f" · model {esc(meta.get('sources', {}).get('model', ''))}"
-              f" · SAE {esc(meta.get('sources', {}).get('sae', ''))}</p>")
+              + "</p>")
     body = [f"<nav class='tlr-nav'><b>Features</b>{''.join(nav)}</nav>",
             f"<main class='tlr-main'>{header}{''.join(sections)}</main>"]
     return Dashboard(page_html(body, title=title, head=_NAV_STYLE), chosen, title)
@@ -184,6 +195,36 @@ def _steering_view(model: Any, sae: Any, feature: int, stats: Any, prompt: str, 
     push = f", push ρ = ‖Δ‖/mean‖x‖ = {rho:.2f}" if rho is not None else ""
     return steering_comparison(base.text, steered.text, prompt=prompt,
                                title=f"Feature {feature}: steering at γ = {strength:g} (f_max {f_max:.3g}{push})")
+
+
+def _names(model: Any, sae: Any, meta: dict[str, Any], model_name: str | None,
+           sae_name: str | None) -> tuple[str, str]:
+    """Display names of the model and the SAE: given, recorded with the scores, or from the objects."""
+    sources = meta.get("sources") or {}
+    cfg = getattr(model, "cfg", None)
+    model_label = (model_name or sources.get("model") or getattr(cfg, "model_name", None)
+                   or getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__)
+    sae_meta = getattr(getattr(sae, "cfg", None), "metadata", None)
+    trained_on = getattr(sae_meta, "model_name", None)
+    sae_label = (sae_name or sources.get("sae") or getattr(sae_meta, "sae_id", None)
+                 or getattr(sae_meta, "release", None)
+                 or (f"{type(sae).__name__} of {trained_on}" if trained_on else type(sae).__name__))
+    return str(model_label), str(sae_label)
+
+
+def _sae_facts(sae: Any) -> str:
+    """`` (blocks.2.hook_resid_post, 1024 features)`` — the SAE's site and width when known."""
+    from tl_reasoning.loading.saes import sae_site
+
+    cfg = getattr(sae, "cfg", None)
+    facts = []
+    try:
+        facts.append(str(sae_site(sae)))
+    except (AttributeError, ValueError, TypeError):
+        pass
+    if getattr(cfg, "d_sae", None):
+        facts.append(f"{cfg.d_sae} features")
+    return f" ({', '.join(facts)})" if facts else ""
 
 
 def _fmt(value: Any) -> str:

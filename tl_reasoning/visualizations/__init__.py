@@ -4,7 +4,8 @@
 * :func:`gather_top_contexts` + :func:`top_contexts_view` — top-activating contexts, one corpus pass;
 * :func:`logit_lens` + :func:`logit_lens_view` — tokens a feature's decoder direction promotes/suppresses;
 * :func:`activation_histogram` — distribution of a feature's positive activations;
-* :func:`steering_comparison` — baseline vs steered generations.
+* :func:`steering_comparison` — baseline vs steered generations;
+* :func:`word_profile_view` — a feature's activation per reasoning word (ReasonScore's p_i(r_j)).
 """
 
 from tl_reasoning.visualizations.feature_activations import feature_activations
@@ -17,6 +18,7 @@ from tl_reasoning.visualizations.top_contexts import (
     gather_top_contexts,
     top_contexts_view,
 )
+from tl_reasoning.visualizations.word_profile import word_profile, word_profile_view
 
 __all__ = [
     "LogitLens",
@@ -31,4 +33,6 @@ __all__ = [
     "steering_comparison",
     "top_contexts_view",
     "unembedding",
+    "word_profile",
+    "word_profile_view",
 ]

@@ -38,7 +38,8 @@ def activation_histogram(
     """Histogram of a feature's positive activations, from raw ``values`` or from ``edges``/``counts``.
 
     Empty leading and trailing bins are trimmed; each bar is one bin (log bins from statistics keep
-    equal width), labelled with its range on hover.
+    equal width), labelled with its range on hover. The axes are labelled (x: activation, y: count
+    of token positions) with tick values: bin edges along x, 0 / half / peak count along y.
     """
     if values is not None:
         v = torch.as_tensor(values, dtype=torch.float64).flatten()
@@ -54,17 +55,46 @@ def activation_histogram(
     lo, hi = (nz[0], nz[-1] + 1) if nz else (0, len(counts))
     counts, edges = list(counts[lo:hi]), list(edges[lo:hi + 1])
     total, peak = sum(counts), max(counts + [1.0])
-    width, height, bar = 480, 110, 480 / max(len(counts), 1)
-    rects = []
-    for i, c in enumerate(counts):
-        h = (height - 20) * c / peak
-        tip = f"[{edges[i]:.3g}, {edges[i + 1]:.3g}): {int(c)}"
-        rects.append(f"<rect x='{i * bar:.1f}' y='{height - 20 - h:.1f}' width='{max(bar - 1, 0.5):.1f}' "
-                     f"height='{h:.1f}' fill='#4c72b0'><title>{esc(tip)}</title></rect>")
-    labels = (f"<text x='0' y='{height - 5}' font-size='10'>{edges[0]:.3g}</text>"
-              f"<text x='{width}' y='{height - 5}' font-size='10' text-anchor='end'>{edges[-1]:.3g}</text>")
-    svg = (f"<svg class='tlr-hist' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
-           f"role='img'>{''.join(rects)}{labels}</svg>")
+    svg = _svg(edges, counts, peak)
     meta = f"<p class='tlr-meta'>{int(total)} positive activations</p>"
     return View([svg, meta], f"Feature {feature}: activation histogram",
                 {"edges": edges, "counts": counts, "total": total})
+
+
+#: Plot area of the histogram SVG: left margin for the count ticks, bottom for the activation ticks.
+_W, _H, _LEFT, _BOTTOM, _TOP = 520, 150, 52, 34, 8
+
+
+def _svg(edges: Sequence[float], counts: Sequence[float], peak: float) -> str:
+    """The bars, both axes with tick values and their labels, as one ``<svg class='tlr-hist'>``."""
+    plot_w, plot_h = _W - _LEFT - 8, _H - _BOTTOM - _TOP
+    bar = plot_w / max(len(counts), 1)
+    base_y = _TOP + plot_h
+    parts = []
+    for i, c in enumerate(counts):
+        h = plot_h * c / peak
+        tip = f"[{edges[i]:.3g}, {edges[i + 1]:.3g}): {int(c)}"
+        parts.append(f"<rect x='{_LEFT + i * bar:.1f}' y='{base_y - h:.1f}' width='{max(bar - 1, 0.5):.1f}' "
+                     f"height='{h:.1f}' fill='#4c72b0'><title>{esc(tip)}</title></rect>")
+    axis = "stroke='#333' stroke-width='1'"
+    parts.append(f"<line class='tlr-axis-x' x1='{_LEFT}' y1='{base_y}' x2='{_LEFT + plot_w}' y2='{base_y}' {axis}/>")
+    parts.append(f"<line class='tlr-axis-y' x1='{_LEFT}' y1='{_TOP}' x2='{_LEFT}' y2='{base_y}' {axis}/>")
+    n_ticks = min(len(counts), 4)
+    for k in range(n_ticks + 1):  # activation ticks at bin edges
+        i = round(k * len(counts) / max(n_ticks, 1))
+        x = _LEFT + i * bar
+        anchor = "start" if k == 0 else "end" if k == n_ticks else "middle"
+        parts.append(f"<line x1='{x:.1f}' y1='{base_y}' x2='{x:.1f}' y2='{base_y + 4}' {axis}/>"
+                     f"<text class='tlr-tick-x' x='{x:.1f}' y='{base_y + 14}' font-size='10' "
+                     f"text-anchor='{anchor}'>{edges[i]:.3g}</text>")
+    for value in sorted({0.0, round(peak / 2), peak}):  # count ticks
+        y = base_y - plot_h * value / peak
+        parts.append(f"<line x1='{_LEFT - 4}' y1='{y:.1f}' x2='{_LEFT}' y2='{y:.1f}' {axis}/>"
+                     f"<text class='tlr-tick-y' x='{_LEFT - 6}' y='{y + 3:.1f}' font-size='10' "
+                     f"text-anchor='end'>{int(value)}</text>")
+    parts.append(f"<text class='tlr-xlabel' x='{_LEFT + plot_w / 2:.1f}' y='{_H - 3}' font-size='11' "
+                 "text-anchor='middle'>activation</text>")
+    parts.append(f"<text class='tlr-ylabel' x='12' y='{_TOP + plot_h / 2:.1f}' font-size='11' text-anchor='middle' "
+                 f"transform='rotate(-90 12 {_TOP + plot_h / 2:.1f})'>count</text>")
+    return (f"<svg class='tlr-hist' width='{_W}' height='{_H}' viewBox='0 0 {_W} {_H}' role='img' "
+            f"aria-label='activation histogram'>{''.join(parts)}</svg>")
