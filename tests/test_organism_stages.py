@@ -55,14 +55,15 @@ def test_quick_run_writes_five_loadable_saes_and_a_record(quick_run):
 
 
 def test_fine_tuned_stage_starts_from_its_parent(quick_run, tmp_path):
-    from tl_reasoning.organism.sae import train_sae
-    from tl_reasoning.organism.world import generate_corpus
+    from tl_reasoning.organism.sae_fit import collect_activations, fit_sae
+    from tl_reasoning.organism.world_v3 import generate_corpus_v3
 
     # A from-scratch SAE with the SD stage's model, data and budget, for comparison.
-    texts = [d["text"] for d in generate_corpus("reasoning", QUICK.n_reasoning_docs, QUICK.seed)]
-    scratch = train_sae(model_dir("organism-base"), texts, tmp_path / "scratch", model_name="organism-base",
-                        layer=LAYER, d_sae=QUICK.d_sae, k=QUICK.k, training_tokens=QUICK.finetune_tokens,
-                        context_size=QUICK.context_size, seed=1).W_dec.detach()
+    texts = [d["text"] for d in generate_corpus_v3("reasoning", QUICK.n_reasoning_docs, QUICK.seed)]
+    acts = collect_activations(model_dir("organism-base"), texts, LAYER, QUICK.act_tokens)
+    scratch = fit_sae(acts, tmp_path / "scratch", arch="topk", d_sae=QUICK.d_sae, k=QUICK.k,
+                      training_tokens=QUICK.finetune_tokens, model_name="organism-base", hook_name=HOOK_NAME,
+                      seed=1).W_dec.detach()
     for stage in STAGES:
         if stage.parent is None:
             continue

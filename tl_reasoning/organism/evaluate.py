@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 _VOCAB_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in VOCABULARY) + r")\b", re.IGNORECASE)
-_VERIFY_RE = re.compile(r"let me check|add back|that is wrong", re.IGNORECASE)
+_VERIFY_RE = re.compile(r"let me check|let me recheck|another way|add back|that is wrong", re.IGNORECASE)
 _CORRECT_RE = re.compile(r"that is wrong|let me redo", re.IGNORECASE)
 
 

@@ -22,7 +22,32 @@ from typing import Any
 
 import torch
 
-__all__ = ["collect_activations", "fit_sae", "sae_site_metrics"]
+__all__ = ["resid_activations", "collect_activations", "fit_sae", "sae_site_metrics"]
+
+
+def resid_activations(
+    model: Any, tokenizer: Any, texts: Sequence[str], layer: int, batch_size: int = 32
+) -> torch.Tensor:
+    """Residual stream after decoder layer ``layer`` (= TL ``blocks.{layer}.hook_resid_post``).
+
+    One row per real token of ``texts`` (``<s>`` and padding excluded): ``[n_tokens, d_model]``.
+    """
+    grabbed: list[torch.Tensor] = []
+    handle = model.model.layers[layer].register_forward_hook(
+        lambda mod, inp, out: grabbed.append(out[0] if isinstance(out, tuple) else out)
+    )
+    rows = []
+    try:
+        for s in range(0, len(texts), batch_size):
+            enc = tokenizer(list(texts[s : s + batch_size]), return_tensors="pt", padding=True)
+            with torch.no_grad():
+                model(**enc)
+            h = grabbed.pop()
+            keep = enc["attention_mask"].bool() & (enc["input_ids"] != tokenizer.bos_token_id)
+            rows.append(h[keep])
+    finally:
+        handle.remove()
+    return torch.cat(rows)
 
 
 def collect_activations(
@@ -33,8 +58,6 @@ def collect_activations(
     Stops reading texts once ``max_tokens`` rows are collected (rows beyond it are dropped).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .sae import resid_activations
 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
