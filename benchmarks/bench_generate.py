@@ -7,9 +7,12 @@ benchmark prompts (left-padded), greedy, KV cache on, exactly ``--budget`` new t
 ignored on both sides so every configuration does the same work):
 
 * ``hf``: ``AutoModelForCausalLM.generate`` (the reference);
-* ``tlr plain``: :func:`tl_reasoning.generate` without steering (backend overhead alone);
-* ``tlr steered all``: one SAE feature added at every position (the demo's setting);
-* ``tlr steered thinking``: the same, only inside the thinking section (adds the token tracker).
+
+and for each backend of ``--backends`` (default ``auto``, the demo's, and ``nnsight``):
+
+* ``<backend> plain``: :func:`tl_reasoning.generate` without steering (backend overhead alone);
+* ``<backend> steered all``: one SAE feature added at every position (the demo's setting);
+* ``<backend> steered thinking``: the same, only inside the thinking section (adds the token tracker).
 
 The configurations are interleaved within each repeat (so background load hits all alike) and the
 median over ``--repeats`` is reported. The ratio ``steered / hf`` is the number to watch (aim
@@ -17,7 +20,7 @@ median over ``--repeats`` is reported. The ratio ``steered / hf`` is the number 
 Works on any organism version (it reads sizes from the loaded model).
 
     python benchmarks/bench_generate.py [--problems 32] [--budget 128] [--repeats 5] [--threads N]
-        [--backend auto|hooked|bridge|nnsight] [--profile]
+        [--backends auto,nnsight] [--profile]
 """
 
 from __future__ import annotations
@@ -61,41 +64,43 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=128, help="new tokens per row")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--profile", action="store_true", help="cProfile one steered run and print the top entries")
+    parser.add_argument("--backends", default="auto,nnsight",
+                        help="comma-separated tl_reasoning backends to time (auto = the demo's default)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile one steered run of the first backend and print the top entries")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     prompts = [item["prompt"] for item in tr.load_benchmark("organism")[: args.problems]]
-    model = tr.load_model(args.model, backend=args.backend)
     sae = tr.load_sae(args.model)
-    backend = tr.backend_for(model)
-    batch = backend.tokenize(prompts, padding_side="left")
+    models = {name: tr.load_model(args.model, backend=name) for name in args.backends.split(",") if name}
+    backends = {name: tr.backend_for(m) for name, m in models.items()}
+    first = next(iter(backends.values()))
+    batch = first.tokenize(prompts, padding_side="left")
     hf, _ = _hf_model(args.model)
-    pad = backend.pad_token_id
     ids, mask = batch.input_ids.cpu(), batch.attention_mask.cpu()
     n_layers = getattr(hf.config, "num_hidden_layers", "?")
     d_model = getattr(hf.config, "hidden_size", "?")
-    print(f"{args.model}: {n_layers} layers, d_model {d_model}; backend {backend.kind}; batch {len(prompts)} "
+    kinds = ", ".join(f"{name} → {b.kind}" for name, b in backends.items())
+    print(f"{args.model}: {n_layers} layers, d_model {d_model}; backends {kinds}; batch {len(prompts)} "
           f"(prompt {ids.shape[1]} tokens, left-padded), {args.budget} new tokens per row, greedy, KV cache; "
           f"torch threads {torch.get_num_threads()}")
 
     def hf_run() -> torch.Tensor:
         with torch.no_grad():
             return hf.generate(ids, attention_mask=mask, max_new_tokens=args.budget, min_new_tokens=args.budget,
-                               do_sample=False, pad_token_id=pad, use_cache=True)
+                               do_sample=False, pad_token_id=first.pad_token_id, use_cache=True)
 
-    def tlr(steering: Any) -> Callable[[], Any]:
+    def tlr(model: Any, steering: Any) -> Callable[[], Any]:
         return lambda: tr.generate(model, prompts, max_new_tokens=args.budget, steering=steering, stop_at_eos=False)
 
-    runs: dict[str, Callable[[], Any]] = {
-        "hf": hf_run,
-        "tlr plain": tlr(None),
-        "tlr steered all": tlr(_steering(sae, "all")),
-        "tlr steered thinking": tlr(_steering(sae, "thinking")),
-    }
+    runs: dict[str, Callable[[], Any]] = {"hf": hf_run}
+    for name, model in models.items():
+        runs[f"{name} plain"] = tlr(model, None)
+        runs[f"{name} steered all"] = tlr(model, _steering(sae, "all"))
+        runs[f"{name} steered thinking"] = tlr(model, _steering(sae, "thinking"))
     for fn in runs.values():  # warm-up: first-call allocations and lazy imports
         fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -105,25 +110,29 @@ def main() -> None:
             fn()
             times[name].append(time.perf_counter() - start)
 
-    # the same greedy tokens from both stacks (unsteered) up to each row's first EOS (after it HF's
+    # the same greedy tokens as HF (unsteered) up to each row's first EOS (after it HF's
     # min_new_tokens forbids EOS, so the rows may differ there), so the comparison is on equal work
-    eos = backend.eos_token_id
-    ours = [g.tokens[: g.tokens.index(eos)] if eos in g.tokens else g.tokens for g in runs["tlr plain"]()]
-    theirs = [row[: len(mine)] for row, mine in zip(hf_run()[:, ids.shape[1]:].tolist(), ours, strict=True)]
+    reference = hf_run()[:, ids.shape[1]:].tolist()
+    same = {}
+    for name, backend in backends.items():
+        eos = backend.eos_token_id
+        ours = [g.tokens[: g.tokens.index(eos)] if eos in g.tokens else g.tokens for g in runs[f"{name} plain"]()]
+        same[name] = ours == [row[: len(mine)] for row, mine in zip(reference, ours, strict=True)]
     n_tokens = len(prompts) * args.budget
     median = {name: statistics.median(ts) for name, ts in times.items()}
-    print(f"{'configuration':24s} {'median s':>9s} {'tokens/s':>9s} {'vs hf':>7s}   (all {args.repeats} runs, s)")
+    print(f"{'configuration':28s} {'median s':>9s} {'tokens/s':>9s} {'vs hf':>7s}   (all {args.repeats} runs, s)")
     for name, seconds in median.items():
         runs_text = " ".join(f"{t:.2f}" for t in times[name])
-        print(f"{name:24s} {seconds:9.2f} {n_tokens / seconds:9.0f} {median['hf'] / seconds:6.2f}×   {runs_text}")
-    ratio = median["hf"] / median["tlr steered all"]
-    print(f"steered (all positions) / plain HF generate: {ratio:.2f}× (aim ≥ 0.8×); "
-          f"greedy tokens identical to HF up to EOS: {ours == theirs}")
+        print(f"{name:28s} {seconds:9.2f} {n_tokens / seconds:9.0f} {median['hf'] / seconds:6.2f}×   {runs_text}")
+    for name in models:
+        ratio = median["hf"] / median[f"{name} steered all"]
+        print(f"{name} ({backends[name].kind}): steered (all positions) / plain HF generate = {ratio:.2f}× "
+              f"(aim ≥ 0.8×); greedy tokens identical to HF up to EOS: {same[name]}")
 
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        runs["tlr steered all"]()
+        runs[f"{next(iter(models))} steered all"]()
         profiler.disable()
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(30)

@@ -94,7 +94,9 @@ def examples_html(evaluation: Any, *, n_items: int = 2, words: list[str] | None 
         for _, row in first.iterrows():
             ok = row.get("correct")
             verdict = "✓ correct" if ok is True or ok == 1 else "✗ wrong" if ok is False or ok == 0 else ""
-            facts = (f"{verdict} · answer {esc(row.get('extracted', ''))} · {fmt(row.get('thinking_tokens'), '.0f')} "
+            answer = row.get("extracted")
+            answer = "none" if answer is None or (isinstance(answer, float) and answer != answer) else answer
+            facts = (f"{verdict} · answer {esc(answer)} · {fmt(row.get('thinking_tokens'), '.0f')} "
                      f"thinking tokens · {fmt(row.get('reasoning_words'), '.0f')} reasoning words"
                      + (" · capped" if bool(row.get("capped")) else ""))
             is_base = str(row["condition"]) == str(getattr(evaluation, "baseline", "baseline"))

@@ -59,8 +59,9 @@ def fmt(value: Any, spec: str = ".2f", scale: float = 1.0) -> str:
     return "" if x is None else format(x * scale, spec)
 
 
-def ci_cell(mid: Any, low: Any, high: Any, *, scale: float = 1.0, spec: str = "+.1f") -> Html | str:
-    """``+30.0 [+25.0, +35.0]``: the change and its interval, marked when the interval excludes 0."""
+def ci_cell(mid: Any, low: Any, high: Any, *, scale: float = 1.0, spec: str = "+.1f", mark: bool = True) -> Html | str:
+    """``+30.0 [+25.0, +35.0]``: the value and its interval; a change (``mark``) is marked when its
+    interval excludes 0."""
     m, lo, hi = num(mid), num(low), num(high)
     if m is None:
         return ""
@@ -68,7 +69,7 @@ def ci_cell(mid: Any, low: Any, high: Any, *, scale: float = 1.0, spec: str = "+
     cls = ""
     if lo is not None and hi is not None:
         text += f" <span class='ci'>[{esc(format(lo * scale, spec))}, {esc(format(hi * scale, spec))}]</span>"
-        cls = "up" if lo > 0 else "down" if hi < 0 else ""
+        cls = ("up" if lo > 0 else "down" if hi < 0 else "") if mark else ""
     return Html(f"<span class='{cls}'>{text}</span>" if cls else text)
 
 
@@ -135,15 +136,16 @@ def word_ban_html(summary: Any) -> str:
 def presence_html(records: Sequence[Mapping[str, Any]]) -> str:
     """Diffing presence per stage (paper Fig. 4's numbers): candidates vs frequency-matched random."""
     header = ("source → target", "candidates present", "share [95% CI]", "random present", "random share [95% CI]",
-              "difference [95% CI]", "p", "median cos (cand / random)")
+              "difference [95% CI]", "p", "median cos cand / rnd")
     body = []
     for r in records:
         body.append([f"{r.get('source', '')} → {r.get('target', '')}",
                      f"{fmt(r.get('present_candidates'), '.0f')}/{fmt(r.get('n_candidates'), '.0f')}",
-                     ci_cell(r.get("fraction_candidates"), r.get("ci_low"), r.get("ci_high"), scale=100, spec=".0f"),
+                     ci_cell(r.get("fraction_candidates"), r.get("ci_low"), r.get("ci_high"), scale=100, spec=".0f",
+                             mark=False),
                      f"{fmt(r.get('present_random'), '.0f')}/{fmt(r.get('n_random'), '.0f')}",
                      ci_cell(r.get("fraction_random"), r.get("random_ci_low"), r.get("random_ci_high"), scale=100,
-                             spec=".1f"),
+                             spec=".1f", mark=False),
                      ci_cell(r.get("difference"), r.get("difference_ci_low"), r.get("difference_ci_high"),
                              scale=100, spec="+.1f"),
                      fmt(r.get("p_value"), ".3g"),
