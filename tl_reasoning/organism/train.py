@@ -102,7 +102,8 @@ def _dir_size(path: Path) -> int:
 
 
 def build(
-    out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = None, resume: bool = False
+    out: str | os.PathLike[str], seed: int = 0, budget: Budget | None = None, resume: bool = False,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Run the full pipeline into ``out``; returns the report dict (also written to disk).
 
@@ -119,7 +120,7 @@ def build(
     from .lm import SIZES, TrainConfig, encode_documents, new_model, train_lm
     from .tokenizer import load_tokenizer, train_tokenizer
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)  # 1: no stalls when another job shares the cores
     budget = budget or BUDGETS["full"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,8 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--resume", action="store_true", help="reuse the tokenizer/models already trained in --out"
     )
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: a small model trains almost as fast, and a second job on "
+                         "the machine cannot stall it)")
     args = ap.parse_args(argv)
-    build(args.out, seed=args.seed, budget=BUDGETS["quick" if args.quick else "full"], resume=args.resume)
+    build(args.out, seed=args.seed, budget=BUDGETS["quick" if args.quick else "full"], resume=args.resume,
+          threads=args.threads)
     return 0
 
 
