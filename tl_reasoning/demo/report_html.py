@@ -33,13 +33,14 @@ body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; max-width: 1
 h2 { border-bottom: 1px solid #ccc; padding-bottom: 2px; margin-top: 1.8em; }
 div.tw { overflow-x: auto; max-width: 100%; }
 table.t { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px 0; }
-.t td, .t th { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }
+.t td, .t th { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; text-align: right; }
+.t td:first-child { white-space: nowrap; }
 .t td:first-child, .t th:first-child { text-align: left; }
 .t thead th { background: #f3f3f3; position: sticky; top: 0; }
 .t caption { caption-side: bottom; font-size: 12px; color: #666; text-align: left; }
 .t tr.baseline td { font-weight: 600; background: #fafafa; }
 .t tr.random_features td, .t tr.random_word_ban td { color: #555; }
-.ci { color: #777; font-size: 12px; } .up { color: #1a7f37; } .down { color: #b42318; }
+.ci { color: #777; font-size: 12px; white-space: nowrap; display: inline-block; } .up { color: #1a7f37; } .down { color: #b42318; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }
 pre.gen { white-space: pre-wrap; word-break: break-word; overflow-x: visible; max-height: 28em; overflow-y: auto; }
 mark { background: #ffe08a; padding: 0 1px; }

@@ -148,8 +148,8 @@ def steering_effects_plot(summary: Any, *, target: float | None = 20.0, limit: f
     """Changes vs the baseline per condition with 95 % CIs: Δ accuracy (pts), Δ thinking length (%)
     and Δ reasoning-word rate (%), one row per condition (a forest plot of Table 1).
 
-    Candidates are drawn in colour, random controls in grey (single control features small), word
-    bans in green. ``target`` (the effect the paper reports, %) is a dashed line on the two rate
+    Candidates are drawn in blue, an oracle direction (a condition named ``oracle …``) in purple,
+    random controls in grey (single control features small), word bans in green. ``target`` (the effect the paper reports, %) is a dashed line on the two rate
     panels and ``limit`` (what controls may move, %) a shaded band; pass ``None`` to leave them out.
     Conditions of other kinds (not in ``kinds``) are left out; an oracle direction's kind is drawn
     like a candidate.
@@ -183,7 +183,7 @@ def steering_effects_plot(summary: Any, *, target: float | None = 20.0, limit: f
             mid, below, above = _ci(pd.DataFrame([row]), column, scale)
             ax.errorbar(mid, [y], xerr=[below, above], fmt="o", linestyle="none", capsize=2,
                         markersize=3 if kind == "control_feature" else 6,
-                        color=colours.get(kind, "#4c72b0"))
+                        color="#8172b2" if "oracle" in str(row["condition"]) else colours.get(kind, "#4c72b0"))
         ax.set(title=label, xlabel=f"Δ vs baseline ({unit})")
         ax.grid(alpha=0.3, axis="x")
     axes[0].set_yticks(ys, labels, fontsize=7)
