@@ -241,3 +241,25 @@ def test_steering_plots_draw_measured_points_only_with_cis():
                                               "thinking_tokens": [100, 140], "word_rate": [3.0, 4.0]}))
     assert len(raw.axes) == 3
     assert all(line.get_linestyle() in ("None", "none", " ", "") for line in _data_lines(raw))
+
+
+def test_a_validation_result_object_renders_with_its_dose_plot(tmp_path):
+    from tl_reasoning.demo.report_tables import validation_html
+    from tl_reasoning.validate.result import ValidationResult
+
+    data = _validation()
+    dose = pd.DataFrame(data["dose_response"]).assign(
+        word_rate_rel=5.0, word_rate_rel_low=1.0, word_rate_rel_high=9.0, accuracy_diff=0.01,
+        accuracy_diff_low=-0.02, accuracy_diff_high=0.04)
+    result = ValidationResult(pd.DataFrame(data["selection"]), dose, meta=data["meta"] | {"sae": "organism"})
+    parsed = _Tables()
+    parsed.feed(validation_html(result))
+    assert [r[0] for r in parsed.table_with("n selected")["rows"]] == ["reason_score", "random"]
+    row = parsed.table_with("Δ word rate % [CI]")["rows"][0]
+    assert row[7] == "+5.0 [+1.0, +9.0]" and row[8] == "+1.0 [-2.0, +4.0]"
+    from tl_reasoning.demo.report import _page_figures
+
+    report = SimpleNamespace(evaluation=SimpleNamespace(summary=_summary()), config=DemoConfig(), out=tmp_path,
+                             validation=result)
+    made = _page_figures(report)
+    assert set(made) == {"effects", "validation"} and all(p.is_file() for p in made.values())
