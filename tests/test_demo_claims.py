@@ -55,3 +55,12 @@ def test_claims_verdicts_and_missing_parts():
     smoke = build_claims(_summary(), _outcome(None))
     assert smoke["verdict"] == "NOT REPRODUCED" and smoke["no_verdict_reason"] == "t"
     assert smoke["oracle"] is None and smoke["ground_truth"] is None
+
+
+def test_claims_read_a_validation_result_json():
+    validation = {"meta": {"n_ground_truth": 3}, "selection": [
+        {"selector": "reason_score", "precision": 1 / 3, "recall": 1.0, "average_precision": 0.5},
+        {"selector": "output_score", "precision": 0.0, "recall": 0.0, "average_precision": 0.125}]}
+    gt = build_claims(_summary(), _outcome(False), validation)["ground_truth"]
+    assert gt["n_true"] == 3 and gt["precision"] == 0.3333 and gt["average_precision"] == 0.5
+    assert gt["baselines"] == {"output_score": {"average_precision": 0.125}}

@@ -38,9 +38,9 @@ def build_claims(summary: Any, outcome: dict[str, Any], validation: dict[str, An
                  oracle_condition: str | None = None) -> dict[str, Any]:
     """``claims`` from the evaluation ``summary`` frame, the ``outcome`` check and the ``validation`` record.
 
-    ``validation``: the selector table of :mod:`tl_reasoning.validate` as JSON (``selectors``: name ->
-    {precision, recall, average_precision}, ``n_true``); ``oracle_condition``: the summary row of the
-    oracle direction.
+    ``validation``: :meth:`tl_reasoning.validate.ValidationResult.to_json`, or the short form
+    ``{"n_true": N, "selectors": {name: {precision, recall, average_precision}}}``;
+    ``oracle_condition``: the summary row of the oracle direction.
     """
     candidates = [{
         "feature": int(row["feature"]) if _num(row.get("feature")) is not None else row.get("feature"),
@@ -66,6 +66,9 @@ def build_claims(summary: Any, outcome: dict[str, Any], validation: dict[str, An
                       "finished_pct": _num(row.get("finished"), 100.0),
                       "delta_word_rate_pct": _num(row.get("word_rate_rel")), "rho": _num(row.get("rho"))}
     ground_truth = None
+    if validation and "selection" in validation:  # a ValidationResult.to_json()
+        validation = {"n_true": validation.get("meta", {}).get("n_ground_truth"),
+                      "selectors": {row["selector"]: row for row in validation["selection"]}}
     if validation:
         selectors = validation.get("selectors", {})
         main = selectors.get("reason_score", {})

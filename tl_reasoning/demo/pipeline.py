@@ -116,7 +116,7 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
             + "; ".join(f"#{c}: {matches.found.get(c, 0)}/{config.random_per_feature}" for c in candidates))
         conditions.update(ev.random_feature_conditions(sae, matches, config.strength, mode=config.mode,
                                                        positions=config.positions))
-    oracle_name = _add_oracle(model, sae, items, conditions, config, say)
+    oracle = _add_oracle(model, sae, items, conditions, config, say)
     if config.word_ban:
         conditions["word ban"] = ev.WordBan()
         if config.random_word_bans > 0:
@@ -156,6 +156,9 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
         say("[demo] 4/5 model diffing skipped (no base SAE)")
     step("diffing")
 
+    validation = _validation(model, sae, scored, config, say)
+    step("validation")
+
     say("[demo] 5/5 figures and report")
     figures = {
         "scores": save_png(score_distribution_plot(scored.table, quantile=scored.quantile), out / "scores.png"),
@@ -167,8 +170,13 @@ def _run(config: DemoConfig, out: Path, say: Callable[[str], None], progress: bo
                             n_problems=len(items), min_problems=config.min_verdict_problems)
     step("report")
     timings["total"] = round(time.perf_counter() - start, 2)
+    from tl_reasoning.demo.claims import build_claims
+
+    claims = build_claims(evaluation.summary, outcome,
+                          None if validation is None else validation.to_json(), oracle_condition=oracle)
     report = DemoReport(config=config, out=out, candidates=candidates, scored=scored, evaluation=evaluation,
-                        presence=presence, figures=figures, outcome=outcome, timings=timings)
+                        presence=presence, figures=figures, outcome=outcome, timings=timings,
+                        validation=validation, claims=claims)
     write_report(report)
     say(f"[demo] done in {timings['total']:.0f} s → {out / 'report.html'}")
     return report
@@ -205,6 +213,29 @@ def _add_oracle(model: Any, sae: Any, items: Any, conditions: dict[str, Any], co
     conditions[name] = make(gamma)
     say(f"[demo]     positive control: {name} (strength {gamma:.3g}, ground truth at {site})")
     return name
+
+
+def _validation(model: Any, sae: Any, scored: Any, config: DemoConfig, say: Callable[[str], None]) -> Any:
+    """Selectors vs the organism's planted ground truth (``tl-reasoning validate --no-causal``); None elsewhere."""
+    if config.model != "organism":
+        return None
+    import tl_reasoning as tr
+    from tl_reasoning.organism.ground_truth import load_ground_truth
+    from tl_reasoning.validate.run import ValidationConfig, validate
+
+    try:
+        truth = load_ground_truth()
+    except FileNotFoundError as exc:
+        say(f"[demo]     no validation: {exc}")
+        return None
+    if config.sae not in truth.get("saes", {}):
+        say(f"[demo]     no validation: the ground truth covers the SAEs {sorted(truth.get('saes', {}))}")
+        return None
+    say(f"[demo]     validation: selectors vs the {len(truth['saes'][config.sae]['features'])} ground-truth "
+        f"features of {config.sae}")
+    contexts = [doc["text"] for doc, _ in zip(tr.load_corpus(config.data), range(64), strict=False)]
+    return validate(model, sae, scored, truth, sae_name=config.sae, contexts=contexts,
+                    config=ValidationConfig(causal=False, seed=config.seed))
 
 
 def _diff_also(config: DemoConfig) -> list[str]:
