@@ -18,8 +18,11 @@ class DemoConfig:
     """SAE of the base model for model diffing (``None`` skips diffing)."""
     data: str = "organism:reasoning"
     benchmark: str = "organism"
-    backend: str = "auto"
-    """``auto``: the model's own default (the organism: HookedTransformer on TransformerLens 3, Bridge on 4)."""
+    backend: str = "nnsight"
+    """The wrapper the demo runs on. nnsight (the default) generates at the speed of Hugging Face ``generate``
+    (steered: 0.98x, ``benchmarks/bench_generate.py``) where TransformerLens's HookedTransformer reaches 0.4x
+    (its rotary attention); the backends give the same logits (tests/test_backends.py). ``auto``: the model's
+    own default (the organism: HookedTransformer on TransformerLens 3, Bridge on 4)."""
     device: str | None = None
     score_docs: int = 400
     candidates: int = 2
