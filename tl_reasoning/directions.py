@@ -133,4 +133,6 @@ def direction_steering(
     rule = Positions.parse(positions)
     info = {"kind": "direction", "mode": mode, "direction_norm": float(vec.norm()), "strength": s.tolist(), "positions": str(rule),
             "preserve_norm": preserve_norm}
-    return Steering(site, edit, rule, preserve_norm, d, info)
+    recipe = {"kind": "direction", "vector": vec, "strength": s.tolist(), "mode": mode, "positions": str(rule),
+              "preserve_norm": bool(preserve_norm), "only_above": bool(only_above)}
+    return Steering(site, edit, rule, preserve_norm, d, info, recipe)

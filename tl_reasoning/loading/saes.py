@@ -34,7 +34,32 @@ def load_sae(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Any:
-    """Load a sae-lens ``SAE`` from any of the forms in the module docstring."""
+    """Load a sae-lens ``SAE`` from any of the forms in the module docstring.
+
+    The SAE remembers how it was loaded (``sae.tl_reasoning_source``: the spec, an existing local
+    directory made absolute, and ``sae_id``), so a saved steering spec can name it for others.
+    """
+    from tl_reasoning.plugins import get_registry
+
+    sae = _load_sae(spec, sae_id=sae_id, device=device, dtype=dtype)
+    spec_str = os.fspath(spec)
+    path = Path(spec_str).expanduser()
+    registered = spec_str in get_registry("sae") and sae_id is None
+    reference = str(path.resolve()) if path.exists() and not registered else spec_str
+    try:
+        sae.tl_reasoning_source = {"sae": reference, "sae_id": sae_id}
+    except (AttributeError, TypeError):  # an object that takes no attributes: specs then need sae= to load
+        pass
+    return sae
+
+
+def _load_sae(
+    spec: str | os.PathLike[str],
+    *,
+    sae_id: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> Any:
     from tl_reasoning.plugins import get_registry
 
     torch_dtype = resolve_dtype(dtype)

@@ -6,10 +6,12 @@
   :class:`Steering` — any edit at a site.
 * :func:`generate` — new tokens and text per prompt, for baseline-vs-steered comparisons.
 * :func:`estimate_f_max` / :func:`f_max_from_stats` — the activation scale γ multiplies.
+* :func:`save_steering` / :func:`load_steering` — a steering setup as a JSON spec others can load.
 """
 
 from tl_reasoning.steering.fmax import STATS_MAX_KEYS, estimate_f_max, f_max_from_stats
 from tl_reasoning.steering.generation import Generation, generate
+from tl_reasoning.steering.saved import SteeringSpecError, load_steering, save_steering
 from tl_reasoning.steering.session import SteeringHandle, add_steering, resolve_token_id, steer
 from tl_reasoning.steering.spec import Steering, feature_steering, intervention_factory
 
@@ -18,12 +20,15 @@ __all__ = [
     "Generation",
     "Steering",
     "SteeringHandle",
+    "SteeringSpecError",
     "add_steering",
     "estimate_f_max",
     "f_max_from_stats",
     "feature_steering",
     "generate",
     "intervention_factory",
+    "load_steering",
     "resolve_token_id",
+    "save_steering",
     "steer",
 ]

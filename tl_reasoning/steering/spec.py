@@ -36,6 +36,9 @@ class Steering:
     """Width the edit expects (checked against the model when installed)."""
     info: Mapping[str, Any] = field(default_factory=dict)
     """Description for reports and JSON: mode, features, strengths, f_max, ..."""
+    recipe: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The arguments that rebuild this edit (``kind``, the SAE object or the vector, strengths, f_max used,
+    ...), kept so :func:`tl_reasoning.save_steering` can write it as a spec; ``None`` for hand-made edits."""
 
 
 def intervention_factory(mode: str) -> Any:
@@ -108,7 +111,10 @@ def feature_steering(
         "mode": mode, "features": feats, "strength": _plain(strength), "f_max": _plain(f_max),
         "positions": str(rule), **{k: _plain(v) for k, v in options.items() if k != "latents"},
     }
-    return Steering(site or sae_site(sae), edit, rule, preserve_norm, int(sae.cfg.d_in), info)
+    recipe = {"kind": "feature", "sae": sae, "features": feats, "strength": _plain(strength), "mode": mode,
+              "f_max": _plain(f_max), "positions": str(rule), "preserve_norm": bool(preserve_norm),
+              "options": {k: v for k, v in options.items() if k != "latents"}}
+    return Steering(site or sae_site(sae), edit, rule, preserve_norm, int(sae.cfg.d_in), info, recipe)
 
 
 def _check_finite(name: str, value: Any) -> None:
