@@ -4,7 +4,8 @@ Runs the baseline, every ``--features`` × ``--strength`` steering, the random f
 matched on activation frequency and push size (``--controls random[:N]``, 10 by default) and the word ban with its random-word control
 (``--word-ban``) on the same problems, prints the summary table (changes vs baseline with paired
 bootstrap CIs) and writes the result folder (``tl_reasoning.evaluation.EvaluationResult.save``)
-plus ``steering_results.png``. Everything defaults to the organism. f_max comes from ``--f-max``,
+plus ``steering_results.png``. ``--spec SPEC.json`` (repeatable) adds one condition per saved steering
+spec (``tl-reasoning steer --save``), its SAE checked. Everything defaults to the organism. f_max comes from ``--f-max``,
 else ``--stats``, else (organism only) from one pass over its reasoning corpus; the random controls
 need activation frequencies from ``--stats`` (or that same organism pass).
 """
@@ -39,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "repo (default organism)")
     parser.add_argument("--sae-id", help="SAE id inside a sae-lens release or folder inside a Hub repo")
     parser.add_argument("--features", default="", help="comma-separated SAE feature indices to steer, e.g. 12,34")
+    parser.add_argument("--spec", action="append", default=[], metavar="SPEC.json",
+                        help="a saved steering spec (`tl-reasoning steer ... --save SPEC.json`) evaluated as one "
+                        "condition named spec:<file stem>; repeatable")
     parser.add_argument("--strength", default="2", help="comma-separated strengths γ (default 2, the paper's)")
     parser.add_argument("--mode", default="add", help="add (paper Eq. 7, default), clamp, cap, ablate or a plugin's")
     parser.add_argument("--positions", default="all",
@@ -166,6 +170,32 @@ def _thinking_texts(spec: str | None, organism: bool) -> list[str] | None:
     return texts
 
 
+def _spec_names(paths: list[str]) -> dict[str, str]:
+    """``{condition name: spec path}`` for ``--spec`` (``spec:<stem>``, numbered when stems repeat); specs checked."""
+    from tl_reasoning.steering.saved import read_spec
+
+    names: dict[str, str] = {}
+    for path in paths:
+        read_spec(path)
+        name = f"spec:{Path(path).name.removesuffix('.json')}"
+        names[name if name not in names else f"{name}#{len(names) + 1}"] = path
+    return names
+
+
+def _spec_conditions(specs: dict[str, str], model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """One condition (all the spec's steerings together) per ``--spec``; a spec naming no SAE uses ``--sae``."""
+    from tl_reasoning.loading.saes import load_sae
+    from tl_reasoning.steering.saved import load_steering, read_spec
+
+    out: dict[str, Any] = {}
+    for name, path in specs.items():
+        refs = read_spec(path)[0].get("saes") or []
+        sae = load_sae(args.sae, sae_id=args.sae_id, device=args.device) if refs and not all(
+            r.get("ref") for r in refs) else None
+        out[name] = load_steering(path, sae=sae, model=model, device=args.device)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from tl_reasoning.evaluation import (
         RandomWordBans,
@@ -196,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     if n_controls and not features:
         raise ValueError("--controls random:N matches random features to the steered ones; pass --features too")
     intervention_factory(args.mode)  # unknown mode: fail before loading anything
+    specs = _spec_names(args.spec)  # a bad spec fails before any model loads
     positions = Positions.parse(args.positions)
     items = load_eval_benchmark(args.benchmark, args.limit, format=args.format, seed=args.seed)
     f_max_given = _floats(args.f_max, "--f-max") if args.f_max else None
@@ -211,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
                          "with histograms, written by `tl-reasoning score`)")
 
     if not args.quiet:
-        steered = len(features) * len(strengths) * (1 + n_controls) + (1 + args.word_ban_runs if args.word_ban else 0)
+        steered = (len(features) * len(strengths) * (1 + n_controls) + (1 + args.word_ban_runs if args.word_ban else 0)
+                   + len(specs))
         print(workload_line(args.model, len(items), args.samples, steered, args.max_new_tokens, args.device),
               file=sys.stderr, flush=True)
     sae = None
@@ -249,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
                     f"#{c} {n}/{n_controls}" for c, n in matches.shortfall.items()), file=sys.stderr, flush=True)
             conditions.update(random_feature_conditions(sae, matches, strengths, mode=args.mode,
                                                         positions=positions, site=site))
+    conditions.update(_spec_conditions(specs, model, args))
     if args.word_ban:
         conditions["word ban"] = WordBan(args.vocab)
         conditions["random words"] = RandomWordBans(n_runs=args.word_ban_runs, seed=args.seed,
