@@ -90,6 +90,9 @@ class TLReasoningLM(TemplateLM):
     :param positions: ``all``, ``prompt``, ``generated``, ``thinking`` or ``START:END``.
     :param steering: ready :class:`tl_reasoning.Steering` objects (Python use), instead of or besides
         ``sae``/``features``.
+    :param spec: a saved steering spec (``tl-reasoning steer ... --save SPEC.json``), loaded with
+        :func:`tl_reasoning.load_steering` (its SAE from the spec, or ``sae=`` without ``features=``;
+        either way checked to be the SAE the spec was saved with), besides any other steering.
     :param batch_size: requests per forward pass; ``auto`` uses ``max_batch_size`` (no memory probing).
     :param max_length: context window (default: the model's ``n_ctx`` / ``max_position_embeddings``).
     :param max_gen_toks: new tokens per ``generate_until`` request unless the task says otherwise.
@@ -124,6 +127,7 @@ class TLReasoningLM(TemplateLM):
         preserve_norm: bool = False,
         think_end: int | str = "</think>",
         steering: Any = None,
+        spec: Any = None,
         batch_size: int | str | None = 1,
         max_batch_size: int | None = 64,
         max_length: int | None = None,
@@ -140,21 +144,21 @@ class TLReasoningLM(TemplateLM):
             raise TypeError(
                 f"tl-reasoning model got unknown model_args {', '.join(unknown)}; known: model, backend, device, "
                 "dtype, sae, sae_id, features, strength, mode, f_max, stats, f_max_corpus, f_max_docs, positions, "
-                "site, preserve_norm, think_end, batch_size, max_batch_size, max_length, max_gen_toks, "
+                "site, preserve_norm, think_end, spec, batch_size, max_batch_size, max_length, max_gen_toks, "
                 f"add_bos_token, and {_OPTION_PREFIX}<name> for intervention options"
             )
         if model is not None and pretrained is not None:
             raise ValueError("give the model once: model=... or pretrained=..., not both")
-        spec = model if model is not None else pretrained
-        if spec is None:
+        model_spec = model if model is not None else pretrained
+        if model_spec is None:
             raise ValueError("no model: pass model=<registered name, local directory or Hub id> "
                              "(e.g. model_args model=organism)")
-        self._spec = spec if isinstance(spec, str | os.PathLike) else None
+        self._spec = model_spec if isinstance(model_spec, str | os.PathLike) else None
         device = _available_device(device)
         if self._spec is not None:
-            self.model = tl_reasoning.load_model(spec, backend=backend, device=device, dtype=dtype)
+            self.model = tl_reasoning.load_model(model_spec, backend=backend, device=device, dtype=dtype)
         else:
-            self.model = spec
+            self.model = model_spec
         self.tl_backend = tl_reasoning.backend_for(self.model)
         self.tokenizer = self.tl_backend.tokenizer
         self._device = self.tl_backend.device
@@ -167,7 +171,7 @@ class TLReasoningLM(TemplateLM):
         factory_options = dict(options or {})
         factory_options.update({k[len(_OPTION_PREFIX):]: v for k, v in extra.items()})
         self.steerings = self._build_steerings(
-            steering, sae=sae, sae_id=sae_id, features=features, strength=strength, mode=mode, f_max=f_max,
+            steering, spec=spec, sae=sae, sae_id=sae_id, features=features, strength=strength, mode=mode, f_max=f_max,
             stats=stats, f_max_corpus=f_max_corpus, f_max_docs=f_max_docs, positions=positions, site=site,
             preserve_norm=preserve_norm, device=device, options=factory_options,
         )
@@ -190,7 +194,7 @@ class TLReasoningLM(TemplateLM):
             raise ValueError(f"batch_size must be >= 1, got {size}")
         return size
 
-    def _build_steerings(self, steering: Any, *, sae: Any, sae_id: str | None, features: Any, strength: Any,
+    def _build_steerings(self, steering: Any, *, spec: Any, sae: Any, sae_id: str | None, features: Any, strength: Any,
                          mode: str, f_max: Any, stats: Any, f_max_corpus: str | None, f_max_docs: int,
                          positions: str, site: str | None, preserve_norm: bool, device: str | None,
                          options: dict[str, Any]) -> list[Any]:
@@ -203,6 +207,13 @@ class TLReasoningLM(TemplateLM):
             for item in items:
                 if not isinstance(item, tl_reasoning.Steering):
                     raise TypeError(f"steering= takes tl_reasoning.Steering objects, got {type(item).__name__}")
+        if spec is not None:
+            spec_sae = None
+            if sae is not None and features is None:  # the spec's SAE given here (checked against the spec)
+                spec_sae = (tl_reasoning.load_sae(sae, sae_id=sae_id, device=device)
+                            if isinstance(sae, str | os.PathLike) else sae)
+                sae = None
+            items.extend(tl_reasoning.load_steering(spec, sae=spec_sae, model=self.model, device=device))
         if sae is None and features is None:
             if options:
                 raise ValueError(f"intervention options {sorted(options)} were given but nothing is steered; "
