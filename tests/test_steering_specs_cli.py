@@ -44,7 +44,11 @@ def test_steer_spec_reproduces_the_saved_steering(tiny_model_dir, tiny_sae_dir, 
     assert (again["requested_rho"], again["positions"], again["mode"]) == (0.5, "1:40", "add")
 
 
-def test_steer_save_in_text_mode_says_where(tiny_model_dir, tiny_sae_dir, tmp_path, capsys):
+def test_steer_save_in_text_mode_says_where(tiny_model_dir, tiny_sae_dir, tmp_path, capsys, monkeypatch):
+    import argparse
+
+    # nnsight mounts .save() on every object once loaded, which hides an argparse default named "save"
+    monkeypatch.setattr(argparse.Namespace, "save", lambda self: self, raising=False)
     spec = tmp_path / "out.json"
     assert main(_steer(tiny_model_dir, "--sae", str(tiny_sae_dir), "--feature", "3", "--f-max", "3", "--save",
                        str(spec))) == 0

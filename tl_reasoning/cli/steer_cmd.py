@@ -37,8 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="SAE feature index to steer (repeat for several)")
     parser.add_argument("--spec", help="steer with a saved steering spec (JSON from --save) instead of --feature, "
                         "--strength/--rho, --mode, --positions, --f-max, --stats, --site and --option")
-    parser.add_argument("--save", metavar="SPEC.json", help="write the steering used as a spec (JSON; direction "
-                        "vectors beside it) that --spec, evaluate --spec and tl_reasoning.load_steering load")
+    # dest is not "save": nnsight mounts a .save() on every object, so argparse would never set args.save
+    parser.add_argument("--save", dest="save_spec", metavar="SPEC.json",
+                        help="write the steering used as a spec (JSON; direction vectors beside it) that --spec, "
+                        "evaluate --spec and tl_reasoning.load_steering load")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--strength", type=finite_float, default=None, help="γ (default 2.0, the paper's benchmark value)")
     size.add_argument("--rho", type=positive_float, default=None,
@@ -111,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
     from tl_reasoning.remote.cli import remote_from_args
 
     target = remote_from_args(args)
-    if args.save:
+    if args.save_spec:
         from tl_reasoning.scoring.outputs import check_output_file
 
-        check_output_file(args.save, "--save")  # an unwritable --save fails before anything loads
+        check_output_file(args.save_spec, "--save")  # an unwritable --save fails before anything loads
     if args.spec:
         model, steerings, rho = _from_spec(args)
     else:
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     base = generate(model, args.prompt, args.max_new_tokens, remote=target, **sampling)[0]
     steered = generate(model, args.prompt, args.max_new_tokens, steerings, think_end=args.think_end, remote=target,
                        **sampling)[0]
-    saved = _save(args, steerings, rho) if args.save else None
+    saved = _save(args, steerings, rho) if args.save_spec else None
     per_feature = [row for s in steerings for row in _feature_rows(s)]
     push = steered.push[0] if steered.push else None
     first = steerings[0].info
@@ -228,9 +230,9 @@ def _save(args: argparse.Namespace, steerings: list[Any], rho: float | None) -> 
     from tl_reasoning.steering.saved import read_spec, save_steering
 
     if not args.spec:
-        return save_steering(args.save, steerings, model=args.model, rho=rho)
+        return save_steering(args.save_spec, steerings, model=args.model, rho=rho)
     data = read_spec(args.spec)[0]
-    return save_steering(args.save, steerings, model=args.model or data.get("model"),
+    return save_steering(args.save_spec, steerings, model=args.model or data.get("model"),
                          rho=[entry.get("rho") for entry in data["steerings"]])
 
 
