@@ -59,6 +59,8 @@ def test_steer_save_in_text_mode_says_where(tiny_model_dir, tiny_sae_dir, tmp_pa
     copy = json.loads((tmp_path / "copy.json").read_text())
     original = json.loads(spec.read_text())
     assert copy["steerings"] == original["steerings"] and copy["saes"] == original["saes"]
+    assert main(_steer(tiny_model_dir, "--spec", str(spec))) == 0  # no --save: nothing written, no error
+    assert "wrote steering spec" not in capsys.readouterr().out
 
 
 def _other_sae(tmp_path):
