@@ -73,7 +73,11 @@ def test_a_reloaded_spec_makes_the_same_edit(sae, tmp_path, name):
     assert torch.equal(loaded.edit(x, positions), changed)
 
 
-def test_reloaded_spec_generates_the_same_tokens(hooked, sae, tmp_path):
+@pytest.mark.parametrize("backend_name", ["hooked", "nnsight"])
+def test_reloaded_spec_generates_the_same_tokens(tiny_model_dir, sae, tmp_path, backend_name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hooked = tr.load_model(str(tiny_model_dir), backend=backend_name)
     steerings = [tr.feature_steering(sae, [3, 7], strength=8.0, f_max=[3.0, 2.0], positions="generated"),
                  tr.direction_steering(torch.randn(64), "blocks.0.hook_resid_post", 3.0, preserve_norm=True)]
     path = tr.save_steering(tmp_path / "spec.json", steerings, model="tiny")
@@ -110,6 +114,10 @@ def test_the_spec_file_is_self_contained(sae, tiny_sae_dir, tmp_path):
     assert direction["kind"] == "direction" and direction["rho"] is None and direction["d_in"] == 64
     assert (tmp_path / direction["vector"]["file"]).is_file() and direction["vector"]["file"] == "my.vectors.safetensors"
     assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]  # atomic writes leave nothing behind
+    with pytest.MonkeyPatch.context() as patch:  # a parsed spec finds its vectors in the working folder
+        patch.chdir(tmp_path)
+        feature_again, direction_again = tr.load_steering(spec)
+    assert dict(feature_again.info) == dict(steerings[0].info) and direction_again.site == "blocks.0.hook_resid_post"
 
 
 def _assert_one_line(exc_info, *parts):

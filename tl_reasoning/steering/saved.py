@@ -238,7 +238,7 @@ def _spec_saes(data: Mapping[str, Any], given: Any, name: str, device: str | Non
                                                                               "sae_id": ref.get("sae_id")}}
         try:
             check_sae_matches(meta, sae, f"the features in {name}", fix=f"pass {label} (the SAE the spec was "
-                              "saved with), or save a new spec for this SAE")
+                              "saved with, in the same dtype), or save a new spec for this SAE")
         except ValueError as exc:
             raise SteeringSpecError(str(exc)) from None
     return objects
