@@ -57,11 +57,19 @@ def test_count_parameters_counts_tied_weights_once_and_unwraps():
     model = torch.nn.ModuleDict({"emb": emb, "head": head})
     assert count_parameters(model) == 40
 
-    class Wrapper:  # nnsight keeps the torch module in ``_model``
+    class Wrapper:  # older nnsight kept the torch module in ``_model``
         _model = model
 
     assert count_parameters(Wrapper()) == 40
     assert count_parameters(object()) is None
+
+
+def test_count_parameters_finds_the_module_inside_a_real_nnsight_model(tiny_model_dir):
+    from tl_reasoning.loading.models import load_hf_dir
+
+    nn_model = load_hf_dir(tiny_model_dir, backend="nnsight")
+    hf = nn_model._module
+    assert count_parameters(nn_model) == sum(p.numel() for p in hf.parameters()) > 0
 
 
 def test_apply_sets_torch_threads_only_when_the_rule_says_so(restore_threads):

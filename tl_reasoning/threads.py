@@ -73,12 +73,12 @@ def choose_threads(
 
 
 def _module(model: Any) -> Any:
-    """The ``torch.nn.Module`` holding ``model``'s weights (nnsight keeps it in ``_model``), or ``None``."""
+    """The ``torch.nn.Module`` holding ``model``'s weights (nnsight 0.8 keeps it in ``_module``), or ``None``."""
     import torch
 
     if isinstance(model, torch.nn.Module):
         return model
-    for name in ("_model", "model"):
+    for name in ("_module", "_model", "model"):
         try:
             candidate = getattr(model, name, None)
         except Exception:  # proxies (nnsight) may raise anything on attribute access
