@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="features steered per group (default 3, at most ReasonScore's selected set; quick 1)")
     parser.add_argument("--n-random", type=positive_int, default=None,
                         help="matched random features (default 10; quick 2)")
-    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="default 384; quick 320")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="default 384; quick 256")
     parser.add_argument("--score-docs", type=positive_int, default=None,
                         help=f"reasoning documents for ReasonScore (default {SCORE_DOCS}; quick {QUICK_SCORE_DOCS})")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="generation, random and bootstrap seed")

@@ -65,7 +65,7 @@ class ValidationConfig:
     @classmethod
     def quick(cls, **changes: Any) -> ValidationConfig:
         """A smoke-test size: 4 problems, 1 sample, 2 ρ, 1 feature per group, 2 random features."""
-        base = cls(problems=4, samples=1, rhos=(0.1, 0.4), n_steer=1, n_random=2, max_new_tokens=320, batch_size=8,
+        base = cls(problems=4, samples=1, rhos=(0.1, 0.4), n_steer=1, n_random=2, max_new_tokens=256, batch_size=8,
                    n_boot=200, calibration_prompts=2, output_contexts=2, output_max_length=32)
         return replace(base, **changes)
 
