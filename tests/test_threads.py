@@ -67,7 +67,7 @@ def test_count_parameters_counts_tied_weights_once_and_unwraps():
 def test_count_parameters_finds_the_module_inside_a_real_nnsight_model(tiny_model_dir):
     from tl_reasoning.loading.models import load_hf_dir
 
-    nn_model = load_hf_dir(tiny_model_dir, backend="nnsight")
+    nn_model = load_hf_dir(tiny_model_dir, backend="nnsight", device=None, dtype=None)
     hf = nn_model._module
     assert count_parameters(nn_model) == sum(p.numel() for p in hf.parameters()) > 0
 
