@@ -16,6 +16,9 @@ The rule (fixed before any result was seen, issue 15):
   easy decision points, unit-normed: the positive control for steering.
 
 Fit on the first half of the held-out documents, reported (probe AUC) on the second half.
+``tokens.safetensors`` holds, per token of the held-out reasoning corpus, ``doc``, ``pos``, ``hard``
+(-1 outside a step), ``region`` (0 other, 1 attempt, 2 recheck, 3 decision), ``decision`` (0/1) and
+``reflected`` (-1 off decision points), and ``decision_p_reflect``: P(reflect) at each decision token.
 ``python -m tl_reasoning.organism.ground_truth [--root DIR]`` rebuilds ``DIR/ground_truth``.
 """
 
@@ -221,9 +224,9 @@ def build_ground_truth(root: str | os.PathLike[str] | None = None,
             f"(best AUC hard {summary['saes'][name]['best_auc_hard']})")
     gdir = ground_truth_dir(root)
     gdir.mkdir(parents=True, exist_ok=True)
-    tokens = {k: data[k].contiguous() for k in ("doc", "pos", "hard", "region", "decision", "reflected", "p_reflect")}
-    tokens = {k: (v.to(torch.int16) if v.dtype in (torch.int64, torch.bool) and k != "p_reflect" else v.float())
-              for k, v in tokens.items()}
+    tokens = {k: data[k].to(torch.int16).contiguous() for k in ("doc", "pos")}
+    tokens.update({k: data[k].to(torch.int8).contiguous() for k in ("hard", "region", "decision", "reflected")})
+    tokens["decision_p_reflect"] = p_ref.float().contiguous()  # one value per decision token, in token order
     save_file(tokens, str(gdir / "tokens.safetensors"))
     save_file({"direction": direction.contiguous()}, str(gdir / "oracle.safetensors"))
     (gdir / "truth.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """The organism build's quality minimums and its ``report.md`` (rendered from ``report.json``).
 
 ``python -m tl_reasoning.organism.report_md [--root DIR]`` re-renders ``report.md`` from an
-existing ``report.json`` (no retraining).
+existing ``report.json`` (no retraining), with the ground truth and artifact sizes as they are on disk.
 """
 
 from __future__ import annotations
@@ -120,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = Path(args.root or artifact_dir())
     r = json.loads((root / "report.json").read_text())
+    truth = root / "ground_truth" / "truth.json"
+    if truth.is_file():  # rebuilt on its own (python -m tl_reasoning.organism.ground_truth)
+        r["ground_truth"] = json.loads(truth.read_text())
+    sizes = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+             for p in sorted(root.iterdir()) if p.is_dir()}
+    r["artifact_bytes"] = {**sizes, "total": sum(sizes.values())}
     r["quality"] = quality(r)
     (root / "report.json").write_text(json.dumps(r, indent=2))
     (root / "report.md").write_text(render(r))

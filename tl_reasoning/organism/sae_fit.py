@@ -25,23 +25,34 @@ import torch
 __all__ = ["resid_activations", "collect_activations", "fit_sae", "sae_site_metrics"]
 
 
+class _Stop(Exception):
+    """Raised by the capture hook: nothing after the SAE site needs computing."""
+
+
 def resid_activations(
     model: Any, tokenizer: Any, texts: Sequence[str], layer: int, batch_size: int = 32
 ) -> torch.Tensor:
     """Residual stream after decoder layer ``layer`` (= TL ``blocks.{layer}.hook_resid_post``).
 
-    One row per real token of ``texts`` (``<s>`` and padding excluded): ``[n_tokens, d_model]``.
+    One row per real token of ``texts`` (``<s>`` and padding excluded): ``[n_tokens, d_model]``, in
+    the order of ``texts``. The forward stops at ``layer`` (later layers and the unembedding are skipped).
     """
     grabbed: list[torch.Tensor] = []
-    handle = model.model.layers[layer].register_forward_hook(
-        lambda mod, inp, out: grabbed.append(out[0] if isinstance(out, tuple) else out)
-    )
+
+    def grab(mod: Any, inp: Any, out: Any) -> None:
+        grabbed.append(out[0] if isinstance(out, tuple) else out)
+        raise _Stop
+
+    handle = model.model.layers[layer].register_forward_hook(grab)
     rows = []
     try:
         for s in range(0, len(texts), batch_size):
             enc = tokenizer(list(texts[s : s + batch_size]), return_tensors="pt", padding=True)
             with torch.no_grad():
-                model(**enc)
+                try:
+                    model(**enc)
+                except _Stop:
+                    pass
             h = grabbed.pop()
             keep = enc["attention_mask"].bool() & (enc["input_ids"] != tokenizer.bos_token_id)
             rows.append(h[keep])
@@ -55,21 +66,22 @@ def collect_activations(
 ) -> torch.Tensor:
     """``[n_tokens, d_model]`` residual after decoder layer ``layer`` for the real tokens of ``texts``.
 
-    Stops reading texts once ``max_tokens`` rows are collected (rows beyond it are dropped).
+    With ``max_tokens``: the shortest prefix of ``texts`` holding that many tokens is read (so the
+    texts' order decides which are used), and rows beyond ``max_tokens`` are dropped. Texts are
+    batched by length (little padding); rows come back grouped by text length, not in text order.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     tok.padding_side = "right"
-    parts: list[torch.Tensor] = []
-    n = 0
-    for s in range(0, len(texts), 1024):
-        parts.append(resid_activations(model, tok, texts[s : s + 1024], layer, batch_size=64))
-        n += parts[-1].shape[0]
-        if max_tokens is not None and n >= max_tokens:
-            break
-    x = torch.cat(parts)
+    lengths = [len(ids) - 1 for ids in tok(list(texts))["input_ids"]]  # real tokens: <s> excluded
+    n_texts = len(texts)
+    if max_tokens is not None:
+        cumulative = torch.tensor(lengths).cumsum(0)
+        n_texts = min(int((cumulative < max_tokens).sum()) + 1, len(texts))
+    order = sorted(range(n_texts), key=lambda i: lengths[i])
+    x = resid_activations(model, tok, [texts[i] for i in order], layer, batch_size=64)
     return x[:max_tokens] if max_tokens else x
 
 

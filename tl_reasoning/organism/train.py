@@ -52,11 +52,11 @@ class Budget:
     sae_k: int = 16
     sae_l1_grid: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0)  # ReLU λ candidates (the paper: 5)
     sae_target_l0: float = 20.0  # the ReLU λ whose short fit lands nearest this L0 (log scale) is used
-    sae_act_tokens: int = 1_500_000  # residual rows collected per model for the SAEs
+    sae_act_tokens: int = 1_000_000  # residual rows collected per model for the SAEs
     sae_tokens: int = 3_000_000  # SAE training samples (rows are revisited ~2x)
     stage_d_sae: int = 768
     stage_scratch_tokens: int = 1_500_000
-    stage_act_tokens: int = 600_000  # rows per (model, corpus) for the stage SAEs
+    stage_act_tokens: int = 400_000  # rows per (model, corpus) for the stage SAEs
     n_benchmark: int = 200
     n_heldout: int = 1000
     n_saved_train: int = 3000
@@ -187,13 +187,13 @@ def build(
     org_dir = model_dir("organism", out)
     if resume and _stage_done(out, "train_base", base_dir) and _stage_done(out, "train_reasoning", org_dir):
         _log("resume: both models already trained")
-        report["train_base"] = _stage_load(out, "train_base")
+        report["train_base"] = {**_stage_load(out, "train_base"), "resumed": True}
     elif resume and _stage_done(out, "train_base", base_dir):
         _log("resume: reusing organism-base")
         from transformers import AutoModelForCausalLM
 
         base = AutoModelForCausalLM.from_pretrained(str(base_dir))
-        report["train_base"] = _stage_load(out, "train_base")
+        report["train_base"] = {**_stage_load(out, "train_base"), "resumed": True}
     else:
         report["train_base"] = train_lm(base, lambda e: plain_ids, base_cfg, tok.pad_token_id, _log)
         base.save_pretrained(str(base_dir))
@@ -214,7 +214,7 @@ def build(
         seed=seed + 1,
     )
     if resume and _stage_done(out, "train_reasoning", org_dir):
-        report["train_reasoning"] = _stage_load(out, "train_reasoning")
+        report["train_reasoning"] = {**_stage_load(out, "train_reasoning"), "resumed": True}
     else:
         report["train_reasoning"] = train_lm(base, lambda e: finetune_ids, ft_cfg, tok.pad_token_id, _log)
         base.save_pretrained(str(org_dir))
@@ -240,7 +240,10 @@ def build(
     report["ground_truth"] = build_ground_truth(out, log=_log)
     timings["ground_truth"] = time.time() - tg
 
-    timings["total"] = time.time() - t0
+    # a resumed build reused trained models: their recorded training time counts, this run's wall time too
+    resumed = sum(report[k]["seconds"] for k in ("train_base", "train_reasoning")
+                  if resume and timings.get(k) is not None and k in report and report[k].get("resumed"))
+    timings["total"] = time.time() - t0 + resumed
     report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     sizes = {p.name: _dir_size(p) for p in sorted(out.iterdir()) if p.is_dir()}
     report["artifact_bytes"] = {**sizes, "total": sum(sizes.values())}
