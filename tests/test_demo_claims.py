@@ -47,7 +47,8 @@ def test_claims_copy_the_measured_rows():
     assert claims["oracle"]["delta_thinking_pct"] == 30.0 and claims["oracle"]["finished_pct"] == 100.0
     gt = claims["ground_truth"]
     assert gt["n_true"] == 4 and gt["average_precision"] == 0.3 and gt["recall"] == 0.25
-    assert gt["baselines"] == {"separability": {"average_precision": 0.6}, "random": {"average_precision": 0.01}}
+    assert gt["baselines"] == {"separability": {"average_precision": 0.6, "mean_auc_hard": None},
+                               "random": {"average_precision": 0.01, "mean_auc_hard": None}}
 
 
 def test_claims_verdicts_and_missing_parts():
@@ -60,7 +61,8 @@ def test_claims_verdicts_and_missing_parts():
 def test_claims_read_a_validation_result_json():
     validation = {"meta": {"n_ground_truth": 3}, "selection": [
         {"selector": "reason_score", "precision": 1 / 3, "recall": 1.0, "average_precision": 0.5},
-        {"selector": "output_score", "precision": 0.0, "recall": 0.0, "average_precision": 0.125}]}
+        {"selector": "output_score", "precision": 0.0, "recall": 0.0, "average_precision": 0.125,
+         "mean_auc_hard": 0.61}]}
     gt = build_claims(_summary(), _outcome(False), validation)["ground_truth"]
     assert gt["n_true"] == 3 and gt["precision"] == 0.3333 and gt["average_precision"] == 0.5
-    assert gt["baselines"] == {"output_score": {"average_precision": 0.125}}
+    assert gt["baselines"] == {"output_score": {"average_precision": 0.125, "mean_auc_hard": 0.61}}

@@ -58,3 +58,19 @@ def test_selection_table_by_hand():
     # "bad": top 2 = {0, 3}, no hit; truth at ranks 4 and 5 -> (1/4 + 2/5) / 2
     assert table.loc["bad", "precision"] == 0.0 and table.loc["bad", "recall"] == 0.0
     assert table.loc["bad", "average_precision"] == pytest.approx((1 / 4 + 2 / 5) / 2)
+
+
+def test_selection_table_mean_auc_of_the_chosen_features():
+    import math
+
+    import torch
+
+    from tl_reasoning.validate.run import selection_table
+
+    scores = {"a": torch.tensor([0.0, 3.0, 2.0, 1.0]), "b": torch.tensor([3.0, 0.0, 0.0, 2.0])}
+    aucs = [0.5, 0.9, 0.7, 0.4]
+    table = selection_table(scores, [], 2, auc_hard=aucs).set_index("selector")
+    assert table.loc["a", "mean_auc_hard"] == pytest.approx((0.9 + 0.7) / 2)  # top 2 of a: 1, 2
+    assert table.loc["b", "mean_auc_hard"] == pytest.approx((0.5 + 0.4) / 2)  # top 2 of b: 0, 3
+    assert math.isnan(table.loc["a", "average_precision"])  # no ground truth: AP undefined
+    assert math.isnan(selection_table(scores, [], 2).loc[0, "mean_auc_hard"])

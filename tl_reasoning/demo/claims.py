@@ -77,7 +77,9 @@ def build_claims(summary: Any, outcome: dict[str, Any], validation: dict[str, An
             "precision": _num(main.get("precision")),
             "recall": _num(main.get("recall")),
             "average_precision": _num(main.get("average_precision")),
-            "baselines": {name: {"average_precision": _num(v.get("average_precision"))}
+            "mean_auc_hard": _num(main.get("mean_auc_hard")),
+            "baselines": {name: {"average_precision": _num(v.get("average_precision")),
+                                 "mean_auc_hard": _num(v.get("mean_auc_hard"))}
                           for name, v in selectors.items() if name != "reason_score"},
         }
     reproduced = outcome.get("reproduced")

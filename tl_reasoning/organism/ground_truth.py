@@ -164,6 +164,9 @@ def ground_truth_features(acts: torch.Tensor, hard: torch.Tensor, p_reflect: tor
         "auc_p_reflect": {int(i): round(float(auc_ref[i]), 4) for i in feats},
         "active_fraction": {int(i): round(float(active[i]), 4) for i in feats},
         "best_auc_hard": round(float(auc_hard.nan_to_num(0).max()), 4),
+        # every latent's AUC (dead latents: 0.5), for threshold-free views of a selector's choices
+        "auc_hard_all": [round(float(v), 4) for v in auc_hard.nan_to_num(0.5)],
+        "auc_p_reflect_all": [round(float(v), 4) for v in auc_ref.nan_to_num(0.5)],
         "best_auc_p_reflect": round(float(auc_ref.nan_to_num(0).max()), 4),
     }
 

@@ -17,7 +17,8 @@ from typing import Any
 
 __all__ = ["DOSE_COLUMNS", "SELECTION_COLUMNS", "ValidationResult"]
 
-SELECTION_COLUMNS = ("selector", "n_selected", "n_true_selected", "precision", "recall", "average_precision")
+SELECTION_COLUMNS = ("selector", "n_selected", "n_true_selected", "precision", "recall", "average_precision",
+                     "mean_auc_hard")
 #: The dose-response metrics: (label, summary column prefix, scale, unit).
 DOSE_METRICS = (("Δ thinking length", "thinking_tokens_rel", 1.0, "%"),
                 ("Δ reasoning-word rate", "word_rate_rel", 1.0, "%"),
@@ -83,7 +84,8 @@ class ValidationResult:
 
     def selection_table(self) -> str:
         rows = [[str(r["selector"]), str(int(r["n_selected"])), str(int(r["n_true_selected"])),
-                 _cell(r["precision"]), _cell(r["recall"]), _cell(r["average_precision"])]
+                 _cell(r["precision"]), _cell(r["recall"]), _cell(r["average_precision"]),
+                 _cell(r.get("mean_auc_hard"))]
                 for r in self.selection.to_dict(orient="records")]
         return _text_table(list(SELECTION_COLUMNS), rows)
 

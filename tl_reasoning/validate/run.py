@@ -97,17 +97,26 @@ def ground_truth_for(truth: dict[str, Any], sae_name: str) -> list[int]:
 
 
 def selection_table(scores: dict[str, Any], truth_features: Sequence[int], n_selected: int,
-                    selected: dict[str, Sequence[int]] | None = None) -> Any:
-    """One row per selector: its top ``n_selected`` (or ``selected[name]``) and full ranking vs the truth."""
+                    selected: dict[str, Sequence[int]] | None = None,
+                    auc_hard: Sequence[float] | None = None) -> Any:
+    """One row per selector: its top ``n_selected`` (or ``selected[name]``) and full ranking vs the truth.
+
+    ``auc_hard``: every latent's AUC for step difficulty at decision points (the ground truth's
+    ``auc_hard_all``); ``mean_auc_hard`` is its mean over the chosen features (0.5: no relation), a
+    view that needs no threshold, so it says something also when the rule finds no true feature.
+    """
     import pandas as pd
 
     rows = []
     for name, values in scores.items():
         chosen = list((selected or {}).get(name, top_n(values, n_selected)))
+        mean_auc = (sum(float(auc_hard[int(f)]) for f in chosen) / len(chosen)
+                    if auc_hard is not None and chosen else math.nan)
         rows.append({"selector": name, "n_selected": len(chosen),
                      "n_true_selected": len(set(chosen) & {int(f) for f in truth_features}),
                      "precision": precision(chosen, truth_features), "recall": recall(chosen, truth_features),
-                     "average_precision": average_precision(ranking_from_scores(values), truth_features)})
+                     "average_precision": average_precision(ranking_from_scores(values), truth_features),
+                     "mean_auc_hard": mean_auc})
     return pd.DataFrame(rows)
 
 
@@ -243,7 +252,8 @@ def validate(
     scores = _selector_scores(model, sae, result, contexts, config, selectors)
     timings["selectors_s"] = round(time.perf_counter() - start, 2)
     n_selected = len(result.selected)
-    selection = selection_table(scores, gt, n_selected, {"reason_score": result.selected})
+    selection = selection_table(scores, gt, n_selected, {"reason_score": result.selected},
+                                auc_hard=truth.get("saes", {}).get(sae_name, {}).get("auc_hard_all"))
     meta: dict[str, Any] = {
         "sae": sae_name, "d_sae": d_sae, "n_ground_truth": len(gt), "ground_truth": gt,
         "chance_precision": len(gt) / d_sae, "n_selected": n_selected, "quantile": result.quantile,
