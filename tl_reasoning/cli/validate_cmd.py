@@ -36,24 +36,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="SAE with ground truth: organism (TopK, default) or organism-relu (ReLU)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write validation.json, validation.txt, dose_response.png and evaluation/ here")
-    parser.add_argument("--problems", type=positive_int, default=None, help="benchmark problems (default 50; quick 4)")
+    parser.add_argument("--problems", type=positive_int, default=None, help="benchmark problems (default 32; quick 4)")
     parser.add_argument("--samples", type=positive_int, default=None,
-                        help="samples per problem at T 0.6, top-p 0.95 (default 2; quick 1)")
+                        help="samples per problem at T 0.6, top-p 0.95 (default 1; quick 1)")
     parser.add_argument("--rho", type=positive_float, nargs="+", default=None, metavar="RHO",
                         help="push sizes ρ = ‖Δ‖/mean‖x‖ (default 0.05 0.1 0.2 0.4; quick 0.1 0.4)")
     parser.add_argument("--positions", nargs="+", choices=_POSITIONS, default=None,
                         help="steered positions (default thinking; several: one series each)")
     parser.add_argument("--n-steer", type=positive_int, default=None,
-                        help="features steered per group (default 3, at most ReasonScore's selected set; quick 1)")
+                        help="features steered per group (default 2, at most ReasonScore's selected set; quick 1)")
     parser.add_argument("--n-random", type=positive_int, default=None,
                         help="matched random features (default 10; quick 2)")
-    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="default 384; quick 256")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="default 320; quick 256")
     parser.add_argument("--score-docs", type=positive_int, default=None,
                         help=f"reasoning documents for ReasonScore (default {SCORE_DOCS}; quick {QUICK_SCORE_DOCS})")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="generation, random and bootstrap seed")
     parser.add_argument("--quick", action="store_true", help="a smoke-test size that runs in about a minute")
     parser.add_argument("--no-causal", action="store_true", help="selector table only, no steering")
-    parser.add_argument("--backend", default="auto", help="bridge, hooked, nnsight or auto (default)")
+    parser.add_argument("--backend", default="nnsight",
+                        help="nnsight (default: generates at Hugging Face speed), hooked, bridge or auto")
     parser.add_argument("--device", default=None, help="torch device (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(run=run)

@@ -40,17 +40,17 @@ GROUPS = ("reason_score", "ground_truth", "oracle", "random")
 class ValidationConfig:
     """Sizes of a validation run; :meth:`quick` is the < 1 minute setting used by the tests."""
 
-    problems: int = 50
-    samples: int = 2
+    problems: int = 32
+    samples: int = 1
     rhos: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
     positions: tuple[str, ...] = ("thinking",)
-    n_steer: int = 3
+    n_steer: int = 2
     """Features steered in groups (a) and (b) (at most ReasonScore's selected set)."""
     n_random: int = 10
     """Random matched features in group (d)."""
     push_tolerance: float | None = 0.2
-    max_new_tokens: int = 384
-    batch_size: int = 16
+    max_new_tokens: int = 320
+    batch_size: int = 32
     temperature: float = 0.6
     top_p: float = 0.95
     seed: int = 0
