@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {changes[name]}")
     if not 0 <= changes.get("temperature", 0.0) < float("inf"):
         raise ValueError(f"--temperature must be a finite number >= 0 (0: greedy), got {changes['temperature']}")
+    if not 0 <= changes.get("oracle_rho", 0.0) < float("inf"):
+        raise ValueError(f"--oracle-rho must be a finite number >= 0 (0: no oracle control), got {changes['oracle_rho']}")
     if not 0 < changes.get("top_p", 0.95) <= 1:
         raise ValueError(f"--top-p must be in (0, 1], got {changes['top_p']}")
     report = run_demo(DemoConfig().replace(**changes), args.out, progress=not args.quiet,
