@@ -220,3 +220,17 @@ def test_load_steering_is_public():
     from tl_reasoning.steering.saved import load_steering
 
     assert tr.load_steering is load_steering
+
+
+def test_a_pickled_steering_carries_no_sae(sae):
+    """What a (remote) trace ships is plain tensors: the recipe (which holds the SAE object) is dropped."""
+    cloudpickle = pytest.importorskip("cloudpickle")  # what nnsight serialises traces with
+
+    steering = tr.feature_steering(sae, [1, 2], strength=2.0, f_max=1.5)
+    assert steering.recipe is not None and steering.recipe["sae"] is sae
+    payload = cloudpickle.dumps(steering)
+    assert b"sae_lens" not in payload
+    back = cloudpickle.loads(payload)
+    assert back.recipe is None and back.site == steering.site and back.info == steering.info
+    act = torch.randn(2, 3, int(sae.cfg.d_in))
+    assert torch.equal(back.edit(act, torch.arange(3)), steering.edit(act, torch.arange(3)))

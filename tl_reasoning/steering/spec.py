@@ -38,7 +38,15 @@ class Steering:
     """Description for reports and JSON: mode, features, strengths, f_max, ..."""
     recipe: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
     """The arguments that rebuild this edit (``kind``, the SAE object or the vector, strengths, f_max used,
-    ...), kept so :func:`tl_reasoning.save_steering` can write it as a spec; ``None`` for hand-made edits."""
+    ...), kept so :func:`tl_reasoning.save_steering` can write it as a spec; ``None`` for hand-made edits.
+    Not pickled: a steering shipped into a (remote) trace carries plain tensors only, never the SAE."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "recipe": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
 
 
 def intervention_factory(mode: str) -> Any:

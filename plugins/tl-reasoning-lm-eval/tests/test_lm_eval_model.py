@@ -161,13 +161,25 @@ def test_TLReasoningLM_clear_errors(hooked, sae):
         lm.generate_until([_gen(PROMPT, {"max_gen_toks": 10_000})], disable_tqdm=True)
 
 
+def _active_organism_feature() -> int:
+    """A feature of the organism SAE that fires on the first reasoning trace (the most active one)."""
+    import tl_reasoning
+
+    model, sae = tl_reasoning.load_model("organism"), tl_reasoning.load_sae("organism")
+    hook = sae.cfg.metadata.hook_name
+    text = next(iter(tl_reasoning.load_corpus("organism:reasoning")))["text"]
+    _, cache = model.run_with_cache(text, names_filter=hook)
+    return int(sae.encode(cache[hook])[0, 1:].sum(0).argmax())
+
+
 def test_TLReasoningLM_intervention_options_and_organism_f_max(sae):
     from tl_reasoning_lm_eval import TLReasoningLM
 
-    lm = TLReasoningLM(model="organism", sae="organism", features=5, mode="cap", option_only_above=True,
+    feature = _active_organism_feature()
+    lm = TLReasoningLM(model="organism", sae="organism", features=feature, mode="cap", option_only_above=True,
                        f_max_docs=4)
     info = lm.steerings[0].info
     assert info["mode"] == "cap" and info["only_above"] is True
     assert info["f_max"][0] > 0  # estimated on the organism's reasoning corpus
-    assert lm.get_model_info()["tl_reasoning_steering"][0]["features"] == [5]
+    assert lm.get_model_info()["tl_reasoning_steering"][0]["features"] == [feature]
     assert TLReasoningLM(model="organism", device="cuda:0").device == torch.device("cpu") or torch.cuda.is_available()

@@ -147,8 +147,8 @@ def _reachable(fn, seen=None):
 
 
 @pytest.mark.parametrize("mode,options", [
-    ("angular", {}), ("angular", {"rotation": "target", "plane": torch.ones(128)}),
-    ("conditional", {"scope": "sequence"}), ("conditional", {"condition": torch.ones(128)}),
+    ("angular", {}), ("angular", {"rotation": "target", "plane": "ones"}),
+    ("conditional", {"scope": "sequence"}), ("conditional", {"condition": "ones"}),
     ("scale", {}), ("scale", {"how": "projection"}),
 ])
 def test_edits_reach_only_torch_math_and_plain_values(sae, mode, options):
@@ -158,6 +158,7 @@ def test_edits_reach_only_torch_math_and_plain_values(sae, mode, options):
 
     from tl_reasoning.interventions import LatentReader
 
+    options = {k: torch.ones(int(sae.cfg.d_in)) if v == "ones" else v for k, v in options.items()}  # d_model vectors
     if mode in ("conditional", "scale") and "condition" not in options:
         options = {**options, "latents": LatentReader.from_sae(sae, [3, 5])}
     edit = feature_steering(sae, [3, 5], mode=mode, strength=2.0, f_max=1.0, **options).edit
