@@ -14,18 +14,16 @@ that the tables do not show. Missing measurements are ``None``, never 0.
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from tl_reasoning.evaluation.criteria import as_number
 
 __all__ = ["build_claims"]
 
 
 def _num(value: Any, scale: float = 1.0) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else round(v * scale, 4)
+    v = as_number(value)
+    return None if v is None else round(v * scale, 4)
 
 
 def _rows(summary: Any, kind: str) -> list[dict[str, Any]]:

@@ -8,10 +8,10 @@ whose interval excludes 0 is marked (class ``up``/``down``) so significant effec
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tl_reasoning.evaluation.criteria import as_number
 from tl_reasoning.views import esc
 
 __all__ = ["Html", "claims_html", "html_table", "presence_html", "table_1_html", "validation_html",
@@ -44,13 +44,7 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, row_clas
     return f"<div class='tw'><table class='{esc(css)}'>{cap}{head}<tbody>{''.join(body)}</tbody></table></div>"
 
 
-def num(value: Any) -> float | None:
-    """``value`` as a finite float, else ``None`` (NaN, None, text)."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+num = as_number  # a finite float, else None (NaN, None, text)
 
 
 def fmt(value: Any, spec: str = ".2f", scale: float = 1.0) -> str:

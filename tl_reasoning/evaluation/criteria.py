@@ -49,12 +49,12 @@ class Criteria:
 
 
 def as_number(value: Any) -> float | None:
-    """``float(value)``, or ``None`` for missing, non-numeric and NaN values (summary cells)."""
+    """``float(value)``, or ``None`` for missing, non-numeric and non-finite values (summary cells)."""
     try:
         out = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(out) else out
+    return out if math.isfinite(out) else None
 
 
 def gate_values(row: Mapping[str, Any], baseline: Mapping[str, Any], criteria: Criteria | None = None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tl_reasoning.evaluation.criteria import as_number
+
 __all__ = ["DOSE_COLUMNS", "SELECTION_COLUMNS", "ValidationResult"]
 
 SELECTION_COLUMNS = ("selector", "n_selected", "n_true_selected", "precision", "recall", "average_precision",
@@ -27,12 +29,7 @@ DOSE_COLUMNS = ("group", "rho", "positions", "n_runs", "measured_rho", "finished
                 *(f"{c}{s}" for _, c, _, _ in DOSE_METRICS for s in ("", "_low", "_high")))
 
 
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(out) else out
+_num = as_number
 
 
 def _cell(value: Any, spec: str = ".3f") -> str:
