@@ -234,8 +234,10 @@ def _validation(model: Any, sae: Any, scored: Any, config: DemoConfig, say: Call
     say(f"[demo]     validation: selectors vs the {len(truth['saes'][config.sae]['features'])} ground-truth "
         f"features of {config.sae}")
     contexts = [doc["text"] for doc, _ in zip(tr.load_corpus(config.data), range(64), strict=False)]
-    return validate(model, sae, scored, truth, sae_name=config.sae, contexts=contexts,
-                    config=ValidationConfig(causal=False, seed=config.seed))
+    smoke = config.problems < config.min_verdict_problems  # a --quick run: the quick output-score sizes
+    sizes = ValidationConfig.quick(causal=False, seed=config.seed) if smoke else \
+        ValidationConfig(causal=False, seed=config.seed)
+    return validate(model, sae, scored, truth, sae_name=config.sae, contexts=contexts, config=sizes)
 
 
 def _diff_also(config: DemoConfig) -> list[str]:
