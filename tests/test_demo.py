@@ -138,6 +138,20 @@ def test_demo_writes_the_report_folder(quick_report):
     assert banned["reasoning_words"] == 0
     # progress was reported per step and per batch, after an estimate of the run time
     assert any("1/5" in line for line in lines) and any("generations" in line for line in lines)
+    # issue 15: the positive control runs as its own kind, and report.json carries the claims object
+    oracle = [row for row in data["summary"] if row["condition"].startswith("oracle direction")]
+    assert len(oracle) == 1 and oracle[0]["kind"] == "direction"
+    claims = data["claims"]
+    assert {"verdict", "candidates", "controls", "oracle", "ground_truth"} <= set(claims)
+    assert claims["verdict"] in ("REPRODUCED", "NOT REPRODUCED")
+    assert [c["feature"] for c in claims["candidates"]] == report.candidates  # the oracle is not a candidate
+    assert set(claims["candidates"][0]) == {"feature", "rho", "delta_thinking_pct", "delta_word_rate_pct",
+                                            "delta_accuracy_pts", "finished_pct"}
+    assert {"delta_thinking_pct", "delta_accuracy_pts", "finished_pct"} <= set(claims["oracle"])
+    assert claims["controls"]["n"] == sum(row["kind"] == "control_feature" for row in data["summary"])
+    gt = claims["ground_truth"]
+    assert {"n_true", "precision", "recall", "average_precision", "baselines"} <= set(gt)
+    assert set(gt["baselines"]) == {"separability", "output_score", "random"}
     assert "this takes about" in lines[0]
     # the scores folder names its model, SAE and data: `dashboard --scores OUT/scores` needs no --data
     meta = json.loads((out / "scores" / "meta.json").read_text())
@@ -195,3 +209,5 @@ def test_demo_samples_as_the_paper_when_asked(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args[:-1], "--temperature", "-1"]) == 1
     assert "--temperature must be" in capsys.readouterr().err
+    assert main([*args[:-1], "--oracle-rho", "-0.2"]) == 1
+    assert "--oracle-rho must be a finite number >= 0" in capsys.readouterr().err
