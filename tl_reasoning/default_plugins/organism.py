@@ -40,9 +40,9 @@ def _sae_loader(name: str) -> Any:
 def _relu_sae_loader(device: Any = None, dtype: Any = None) -> Any:
     from tl_reasoning.loading.models import resolve_dtype
     from tl_reasoning.loading.saes import load_sae_dir
-    from tl_reasoning.organism import artifact_dir
+    from tl_reasoning.organism import relu_sae_dir
 
-    return load_sae_dir(artifact_dir() / "sae_organism_relu", str(device or "cpu"), resolve_dtype(dtype))
+    return load_sae_dir(relu_sae_dir(), str(device or "cpu"), resolve_dtype(dtype))
 
 
 def _stage_sae_loader(stage: str) -> Any:
@@ -70,9 +70,9 @@ def tl_reasoning_register_artifacts(register: Any) -> None:
     for name in ("organism", "organism-base"):
         register("model", name, _model_loader(name), f"the {name} model (tiny Llama, shipped)")
         register("sae", name, _sae_loader(name), f"SAE on the residual stream of {name}")
-    from tl_reasoning.organism import artifact_dir
+    from tl_reasoning.organism import relu_sae_dir
 
-    if (artifact_dir() / "sae_organism_relu" / "cfg.json").is_file():  # organism v3: the ReLU SAE, when shipped
+    if (relu_sae_dir() / "cfg.json").is_file():  # organism v3: the ReLU SAE, when shipped
         register("sae", "organism-relu", _relu_sae_loader, "ReLU SAE (the paper's architecture) on the residual "
                  "stream of organism")
     from tl_reasoning.organism.stages import STAGES, stage_dir

@@ -1,10 +1,12 @@
 """The model organism: a tiny reasoning LM world generated and trained by ``tl_reasoning`` itself.
 
-A synthetic arithmetic world (:mod:`.world`), a locally trained tokenizer, two Llama-style models
-(``organism-base``: plain text only; ``organism``: the base fine-tuned on R1-style reasoning
-traces, mirroring base -> R1-distill) and one SAE per model on ``blocks.{LAYER}.hook_resid_post``.
-The committed artifacts let every command run offline; ``python -m tl_reasoning.organism.train``
-rebuilds them from scratch, ``python -m tl_reasoning.organism.evaluate`` measures them.
+A synthetic arithmetic world (:mod:`.world_v3`: reflection driven by a hidden step difficulty), a
+locally trained tokenizer, two Llama-style models (``organism-base``: plain text only; ``organism``:
+the base fine-tuned on R1-style reasoning traces, mirroring base -> R1-distill), SAEs on
+``blocks.{LAYER}.hook_resid_post`` (TopK per model, plus the paper's ReLU SAE on ``organism``, plus
+the stage-wise SAEs) and the planted ground truth (:mod:`.ground_truth`). The committed artifacts
+let every command run offline; ``python -m tl_reasoning.organism.train`` rebuilds them from scratch
+(docs/organism-v3.md), ``python -m tl_reasoning.organism.evaluate`` measures them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "quiet_artifact_loading",
     "model_dir",
     "sae_dir",
+    "relu_sae_dir",
 ]
 
 #: Residual-stream layer the organism SAEs read (``blocks.{LAYER}.hook_resid_post``).
@@ -52,6 +55,11 @@ def sae_dir(name: str = "organism", root: Path | None = None) -> Path:
     if name not in _SUBDIRS:
         raise KeyError(f"unknown organism model {name!r}; expected one of {MODEL_NAMES}")
     return (root or artifact_dir()) / f"sae_{_SUBDIRS[name]}"
+
+
+def relu_sae_dir(root: Path | None = None) -> Path:
+    """sae_lens ``save_model`` directory of the organism's ReLU SAE (registered as ``organism-relu``)."""
+    return (root or artifact_dir()) / "sae_organism_relu"
 
 
 MODEL_DIRS: dict[str, Path] = {name: model_dir(name) for name in MODEL_NAMES}

@@ -9,12 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import HOOK_NAME, LAYER, model_dir, sae_dir
+from . import HOOK_NAME, LAYER, model_dir, relu_sae_dir, sae_dir
 
-__all__ = ["RELU_SAE_DIR", "trace_statistics", "build_saes", "evaluate_both"]
-
-#: Directory (under the artifacts) of the organism's ReLU SAE; the TopK one is ``sae_dir("organism")``.
-RELU_SAE_DIR = "sae_organism_relu"
+__all__ = ["trace_statistics", "build_saes", "evaluate_both"]
 
 
 def trace_statistics(docs: Sequence[dict]) -> dict[str, Any]:
@@ -71,7 +68,7 @@ def build_saes(
         if name == "organism":
             lam, sweep = _calibrate_l1(acts, x_held, budget, seed)
             log(f"ReLU λ sweep (L0 by λ): {sweep}; using λ = {lam}")
-            variants.append(("relu", out / RELU_SAE_DIR, {"l1_coefficient": lam}))
+            variants.append(("relu", relu_sae_dir(out), {"l1_coefficient": lam}))
         for arch, path, extra in variants:
             t = time.time()
             sae = fit_sae(acts, path, arch=arch, d_sae=budget.d_sae, training_tokens=budget.sae_tokens,

@@ -33,14 +33,15 @@ from typing import Any
 
 import torch
 
-from . import HOOK_NAME, LAYER, artifact_dir, model_dir
+from . import HOOK_NAME, LAYER, artifact_dir, model_dir, relu_sae_dir, sae_dir
 
 __all__ = ["AUC_THRESHOLD", "MIN_ACTIVE", "auc", "reflect_token_ids", "decision_data",
            "ground_truth_features", "build_ground_truth", "load_ground_truth", "ground_truth_dir"]
 
 AUC_THRESHOLD = 0.8
 MIN_ACTIVE = 0.01
-SAE_NAMES = {"organism": "sae_organism", "organism-relu": "sae_organism_relu"}
+#: The organism SAEs the rule is applied to: registry name -> directory under an artifacts root.
+SAE_DIRS = {"organism": lambda root: sae_dir("organism", root), "organism-relu": relu_sae_dir}
 
 
 def ground_truth_dir(root: str | os.PathLike[str] | None = None) -> Path:
@@ -215,8 +216,8 @@ def build_ground_truth(root: str | os.PathLike[str] | None = None,
         },
         "saes": {},
     }
-    for name, sub in SAE_NAMES.items():
-        path = root / sub
+    for name, where in SAE_DIRS.items():
+        path = where(root)
         if not (path / "cfg.json").is_file():
             continue
         sae = load_sae_dir(path, "cpu", torch.float32)

@@ -83,12 +83,12 @@ class ValidationConfig:
 
 def ground_truth_for(truth: dict[str, Any], sae_name: str) -> list[int]:
     """The ground-truth feature list of SAE ``sae_name`` in ``truth`` (``load_ground_truth()``)."""
-    from tl_reasoning.organism.ground_truth import SAE_NAMES
+    from tl_reasoning.organism.ground_truth import SAE_DIRS
 
     saes = truth.get("saes") or {}
     if sae_name not in saes:
         known = ", ".join(saes) or "none"
-        if sae_name in SAE_NAMES:  # labelled by the rule, but its SAE was missing when the truth was built
+        if sae_name in SAE_DIRS:  # labelled by the rule, but its SAE was missing when the truth was built
             raise ValueError(f"no ground truth for SAE {sae_name!r} yet (the ground truth covers {known}); rebuild "
                              "it with python -m tl_reasoning.organism.ground_truth now that the SAE is there")
         raise ValueError(f"no ground truth for SAE {sae_name!r}: tl_reasoning.organism.ground_truth labels only the "
