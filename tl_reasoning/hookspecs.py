@@ -73,6 +73,28 @@ def tl_reasoning_register_visualizations(register: Any) -> None:
     """
 
 
+# ------------------------------------------------------------------------------------- explainers
+@hookspec
+def tl_reasoning_register_explainers(register: Any) -> None:
+    """Register explainers: automatic interpretation of features (``tl-reasoning interpret``).
+
+    Called once, the first time the explainer registry is used.
+
+    :param register: ``register(name, factory, description="")``. ``factory(**options)`` returns an
+        object with ``explain(evidence) -> Explanation | str | dict``: ``evidence`` is a
+        :class:`~tl_reasoning.interpret.FeatureEvidence` (top contexts with activations, logit-lens
+        tokens, activation share per reasoning word, steered-vs-baseline generations at several
+        strengths) and the answer a description (+ optional labels and confidence). Optional methods:
+        ``check()`` (fail fast, e.g. an unreachable endpoint, before evidence is gathered),
+        ``group(explanations, evidence) -> {feature: group}`` (behaviour clusters), ``usage`` (requests,
+        tokens, cost: ``summary()``/``to_dict()``), ``describe()`` and ``close()``.
+    :return: nothing; contributions go through ``register``.
+
+    Explainers run locally on evidence already gathered, never inside a model trace, so they need not be
+    remote-safe. A name registered twice raises an error naming both plugins.
+    """
+
+
 # ---------------------------------------------------------------------------------------- models
 @hookspec
 def tl_reasoning_register_artifacts(register: Any) -> None:

@@ -72,6 +72,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "builtin_interventions": "tl_reasoning.default_plugins.interventions",
     "builtin_visualizations": "tl_reasoning.default_plugins.visualizations",
     "builtin_organism": "tl_reasoning.default_plugins.organism",
+    "builtin_explainers": "tl_reasoning.default_plugins.explainers",
 }
 
 #: Registry kind -> the registration hook that fills it.
@@ -79,6 +80,7 @@ CONTRIBUTION_KINDS: dict[str, str] = {
     "scorer": "tl_reasoning_register_scorers",
     "intervention": "tl_reasoning_register_interventions",
     "visualization": "tl_reasoning_register_visualizations",
+    "explainer": "tl_reasoning_register_explainers",
 }
 ARTIFACT_KINDS: tuple[str, ...] = ("model", "sae", "corpus", "benchmark")
 
@@ -326,7 +328,7 @@ def blocked_note() -> str:
 
 
 def get_registry(kind: str) -> Registry:
-    """The registry of ``kind`` (``scorer``, ``intervention``, ``visualization``, ``model``, ``sae``,
+    """The registry of ``kind`` (``scorer``, ``intervention``, ``visualization``, ``explainer``, ``model``, ``sae``,
     ``corpus``, ``benchmark``), built from every loaded plugin on first use."""
     if kind not in CONTRIBUTION_KINDS and kind not in ARTIFACT_KINDS:
         known = ", ".join((*CONTRIBUTION_KINDS, *ARTIFACT_KINDS))

@@ -30,7 +30,7 @@ class Entry:
     """One registered contribution."""
 
     kind: str
-    """``scorer``, ``intervention``, ``visualization``, ``model``, ``sae``, ``corpus`` or ``benchmark``."""
+    """``scorer``, ``intervention``, ``visualization``, ``explainer``, ``model``, ``sae``, ``corpus`` or ``benchmark``."""
     name: str
     obj: Callable[..., Any]
     """The scorer function, intervention factory, visualisation function or artifact loader."""

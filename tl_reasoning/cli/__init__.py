@@ -19,6 +19,7 @@ from tl_reasoning.cli import (
     evaluate_cmd,
     figures_cmd,
     inspect_cmd,
+    interpret_cmd,
     plugins_cmd,
     score_cmd,
     steer_cmd,
@@ -36,7 +37,7 @@ THREADS_HELP = ("CPU threads torch uses (before or after the command). Default: 
                 "shared machine), else torch's default (one per core)")
 
 _COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, evaluate_cmd, diff_cmd, dashboard_cmd,
-             figures_cmd, demo_cmd, validate_cmd)
+             figures_cmd, demo_cmd, validate_cmd, interpret_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

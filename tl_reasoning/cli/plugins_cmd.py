@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 
 KIND_LABELS = (("scorer", "scorers"), ("intervention", "interventions"), ("visualization", "visualizations"),
+               ("explainer", "explainers"),
                ("model", "models"), ("sae", "SAEs"), ("corpus", "corpora"), ("benchmark", "benchmarks"))
 
 
