@@ -26,6 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--strength", type=finite_float, default=2.0, help="γ for --steer-prompt (default 2)")
     p.add_argument("--context-size", type=int, default=None,
                    help="tokens per document searched (default: the model's context; longer ones are truncated)")
+    p.add_argument("--explanations", default=None, metavar="PATH",
+                   help="`tl-reasoning interpret` output folder or its explanations.json: a description per feature")
     p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="output HTML file")
@@ -45,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.context_size is not None and args.context_size < 2:
         raise ValueError(f"--context-size must be >= 2, got {args.context_size}")
+    if args.explanations:
+        from tl_reasoning.dashboard.descriptions import load_explanations
+
+        load_explanations(args.explanations)  # a wrong file fails before the model loads
     table, meta, _ = load_scores(args.scores)
     data = args.data or meta.get("sources", {}).get("data")
     if not data:
@@ -56,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     features = [int(f) for f in args.features.split(",")] if args.features else None
     board = feature_dashboard(model, sae, args.scores, data, top=args.top, features=features, max_docs=args.max_docs,
                               contexts=args.contexts, steer_prompt=args.steer_prompt, strength=args.strength,
-                              progress=True, sae_name=args.sae, context_size=args.context_size)
+                              progress=True, sae_name=args.sae, context_size=args.context_size,
+                              explanations=args.explanations)
     path = board.save(args.out)
     print(f"wrote {path} ({len(board.features)} features, {path.stat().st_size / 1e6:.2f} MB, "
           f"{time.perf_counter() - start:.1f} s)", file=sys.stderr)

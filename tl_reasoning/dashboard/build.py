@@ -3,7 +3,9 @@
 Per feature: its ReasonScore row (score, rank, control scores), top-activating contexts (gathered
 for all features in one corpus pass), logit lens, activation histogram (from the scoring run's
 statistics when given) and, with a prompt, a baseline-vs-steered generation. A list of features
-links to their sections (plain anchors: no network, no script needed to navigate).
+links to their sections (plain anchors: no network, no script needed to navigate). With descriptions
+from ``tl-reasoning interpret`` each feature starts with its description; an SAE with a Neuronpedia
+id links each feature to its Neuronpedia page.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ nav.tlr-nav { position: fixed; top: 0; left: 0; bottom: 0; width: 190px; overflo
 nav.tlr-nav a { display: block; text-decoration: none; padding: 1px 0; }
 main.tlr-main { margin-left: 215px; max-width: 1100px; }
 section.tlr-feature { border-top: 2px solid #333; padding-top: 4px; margin-top: 24px; }
+nav.tlr-nav div.tlr-nav-item a { display: inline; } nav.tlr-nav a.tlr-np { font-size: 11px; }
+div.tlr-description { background: #f5f7ff; border-left: 3px solid #4c72b0; padding: 2px 10px; margin: 6px 0; }
+div.tlr-description h3 { margin: 4px 0; font-size: 14px; }
 </style>"""
 
 
@@ -104,6 +109,7 @@ def feature_dashboard(
     progress: bool = False,
     sae_name: str | None = None,
     model_name: str | None = None,
+    explanations: Any = None,
 ) -> Dashboard:
     """Dashboard of the ``top`` features by ReasonScore (or of ``features``), one offline HTML page.
 
@@ -119,9 +125,17 @@ def feature_dashboard(
     recorded, else what the objects say about themselves) with the SAE's site and width. With the
     scoring statistics, each feature shows its activation per reasoning word (p_i(r_j), the
     distribution behind ReasonScore's entropy term) next to its score row and ``top_word``.
+
+    ``explanations``: a ``tl-reasoning interpret`` output folder, its ``explanations.json`` or a dict
+    ``{feature: description or dict}``; each described feature then opens with a "Description" block
+    (description, labels, confidence, behaviour group, explainer; all escaped). When the SAE has a
+    Neuronpedia id (:func:`tl_reasoning.neuronpedia.neuronpedia_id`), every feature links to its
+    Neuronpedia page.
     """
     from tqdm.auto import tqdm
 
+    from tl_reasoning.dashboard.descriptions import description_html, load_explanations
+    from tl_reasoning.neuronpedia.ids import feature_url, neuronpedia_id
     from tl_reasoning.stats_checks import check_sae_matches
     from tl_reasoning.visualizations import (
         activation_histogram,
@@ -133,6 +147,8 @@ def feature_dashboard(
         word_profile_view,
     )
 
+    described = load_explanations(explanations)  # a bad file fails before any compute
+    np_id = neuronpedia_id(sae)
     frame, meta, stats = load_scores(scores)
     what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"
     check_sae_matches(meta, sae, what, sae_name)
@@ -160,20 +176,26 @@ def feature_dashboard(
         row = rows.get(f, {})
         score = row.get("reason_score")
         label = f"#{row.get('rank', '?')} feature {f}" + (f" · {score:.4g}" if isinstance(score, float) else "")
-        nav.append(f"<a href='#feature-{f}'>{esc(label)}</a>")
+        url = feature_url(np_id, f) if np_id else None
+        anchor = f"<a href='#feature-{f}'>{esc(label)}</a>"
+        nav.append(f"<div class='tlr-nav-item'>{anchor} {_np_link(url, '↗', f'feature {f} on Neuronpedia', 'tlr-np')}"
+                   "</div>" if url else anchor)
         cells = [(c, _fmt(row[c])) for c in _SCORE_COLUMNS if c in row]
         top = f"<div class='tlr-score'>{table(cells, ['score', 'value'])}</div>"
         if stats is not None and getattr(stats, "mean_word", None) is not None and stats.words:
             top = f"<div class='tlr-cols'>{top}<div>{word_profile_view(stats, f).section(3)}</div></div>"
+        heading = f"<h2>Feature {f}" + (f" <small>{_np_link(url, 'on Neuronpedia', '', 'tlr-np')}</small>"
+                                        if url else "") + "</h2>"
+        described_f = description_html(described[f]) if f in described else ""
         sections.append(f"<section class='tlr-feature' id='feature-{f}' data-feature='{f}'>"
-                        f"<h2>Feature {f}</h2>{top}" + "".join(v.section(3) for v in views) + "</section>")
+                        f"{heading}{described_f}{top}" + "".join(v.section(3) for v in views) + "</section>")
     model_label, sae_label = _names(model, sae, meta, model_name, sae_name)
     header = (f"<h1>{esc(title)}</h1><p class='tlr-models'>model <code class='tlr-model'>{esc(model_label)}</code>"
               f" · SAE <code class='tlr-sae'>{esc(sae_label)}</code>{esc(_sae_facts(sae))}</p>"
               f"<p class='tlr-meta'>{len(chosen)} features · contexts from "
               f"{gathered.docs_seen} documents of {esc(_describe(data))}"
               + (f" ({gathered.truncated_docs} truncated to the model's context)" if gathered.truncated_docs else "")
-              + "</p>")
+              + "</p>" + _np_note(np_id, [f for f in chosen if f in described], len(chosen), explanations))
     body = [f"<nav class='tlr-nav'><b>Features</b>{''.join(nav)}</nav>",
             f"<main class='tlr-main'>{header}{''.join(sections)}</main>"]
     return Dashboard(page_html(body, title=title, head=_NAV_STYLE), chosen, title)
@@ -225,6 +247,26 @@ def _sae_facts(sae: Any) -> str:
     if getattr(cfg, "d_sae", None):
         facts.append(f"{cfg.d_sae} features")
     return f" ({', '.join(facts)})" if facts else ""
+
+
+def _np_link(url: str, text: str, title: str, css: str) -> str:
+    """A plain external link (new tab, no opener), every part escaped."""
+    tip = f" title='{esc(title)}'" if title else ""
+    return f"<a class='{css}' href='{esc(url)}' target='_blank' rel='noopener'{tip}>{esc(text)}</a>"
+
+
+def _np_note(np_id: str | None, described: list[int], shown: int, explanations: Any) -> str:
+    """Header lines: where the Neuronpedia links go, and where the descriptions come from."""
+    from tl_reasoning.neuronpedia.ids import NEURONPEDIA_URL
+
+    note = ""
+    if np_id:
+        note += (f"<p class='tlr-meta tlr-np-note'>Each feature links to its Neuronpedia page "
+                 f"({_np_link(f'{NEURONPEDIA_URL}/{np_id}', np_id, '', 'tlr-np')}).</p>")
+    if described:
+        where = f" from {esc(explanations)}" if isinstance(explanations, (str, os.PathLike)) else ""
+        note += f"<p class='tlr-meta tlr-described'>Descriptions of {len(described)} of {shown} features{where}.</p>"
+    return note
 
 
 def _fmt(value: Any) -> str:
