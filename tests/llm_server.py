@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +29,6 @@ from pathlib import Path
 import pytest
 
 START_TIMEOUT_S = 120.0
-CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 MODES = ("pass", "401", "500", "malformed", "no_choices", "no_usage", "slow")
 
 
@@ -106,12 +104,10 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMServer]:
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:  # fail, not skip: CI installs transformers[serving] and a skip would hide that it broke
         pytest.fail(f"transformers serve needs {', '.join(missing)}: pip install 'transformers[serving]'")
-    from tl_reasoning.organism import model_dir
+    from tl_reasoning.organism.chat import export_chat_model
 
     root = tmp_path_factory.mktemp("llm_server")
-    model = root / "organism"
-    shutil.copytree(model_dir("organism"), model)
-    (model / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    model = export_chat_model(root / "organism")
     log_path = root / "serve.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     port = free_port()

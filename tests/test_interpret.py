@@ -12,8 +12,7 @@ import pytest
 import torch
 
 import tl_reasoning
-from tl_reasoning.dashboard import load_scores
-from tl_reasoning.interpret import (
+from tl_reasoning.autointerp import (
     EvidenceConfig,
     EvidenceSet,
     FeatureEvidence,
@@ -24,7 +23,7 @@ from tl_reasoning.interpret import (
     interpret,
     load_evidence,
 )
-from tl_reasoning.interpret.prompts import (
+from tl_reasoning.autointerp.prompts import (
     EXPLAIN_SYSTEM,
     GROUP_SYSTEM,
     UNASSIGNED,
@@ -32,6 +31,7 @@ from tl_reasoning.interpret.prompts import (
     parse_explanation,
     parse_groups,
 )
+from tl_reasoning.dashboard import load_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"n_prompts": 3, "strengths": (-2.0, 0.0, 2.0), "max_new_tokens": 10, "max_docs": 40, "contexts": 4}
@@ -129,7 +129,7 @@ def test_interpret_with_the_template_explainer_writes_every_file_and_reuses_evid
     table = result.table()
     assert list(table.feature) == [f["feature"] for f in saved["features"]] and table.neuronpedia.isna().all()
 
-    import tl_reasoning.interpret.pipeline as pipeline
+    import tl_reasoning.autointerp.pipeline as pipeline
 
     def gathered(*args, **kwargs):
         raise RuntimeError("evidence was gathered again")

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tests.llm_server import closed_port, fault_proxy, llm_server  # noqa: F401 - fixtures
-from tl_reasoning.interpret import llm
-from tl_reasoning.interpret.llm import (
+from tl_reasoning.autointerp import llm
+from tl_reasoning.autointerp.llm import (
     BudgetExceeded,
     ChatClient,
     EndpointAuthError,
@@ -169,7 +169,8 @@ def test_reply_without_usage_counts_zero_tokens(fault_proxy):  # noqa: F811
     assert client.usage.missing_usage == 1 and "1 reply without token counts" in client.usage.summary()
 
 
-def test_slow_server_times_out(fault_proxy):  # noqa: F811
+def test_slow_server_times_out(fault_proxy, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(llm, "_CHECK_TIMEOUT_S", 0.5)  # the check's own timeout (5 s), not --timeout
     fault_proxy.set("slow", slow_s=5.0)
     client = client_for(fault_proxy.base_url, fault_proxy.model, timeout_s=0.5, max_retries=1)
     start = time.monotonic()
@@ -276,5 +277,5 @@ def test_backoff_schedule(monkeypatch):
 
 
 def test_import_is_light():
-    code = "import sys, tl_reasoning.interpret.llm; assert 'openai' not in sys.modules"
+    code = "import sys, tl_reasoning.autointerp.llm; assert 'openai' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

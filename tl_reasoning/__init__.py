@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tl_reasoning.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from tl_reasoning.autointerp import interpret, load_evidence
     from tl_reasoning.backends.base import Backend, EditHandle, TokenBatch
     from tl_reasoning.corpora import load_benchmark, load_corpus
     from tl_reasoning.demo import DemoConfig, run_demo
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     )
     from tl_reasoning.loading.models import load_model
     from tl_reasoning.loading.saes import check_sae_compatible, load_sae
+    from tl_reasoning.neuronpedia import export_neuronpedia
     from tl_reasoning.plugins import backend_for, get_registry, load_plugins, plugin_report, registered_plugin
     from tl_reasoning.sae_weights import SAEWeights
     from tl_reasoning.scoring import (
@@ -81,6 +83,7 @@ __all__ = [
     "estimate_f_max",
     "evaluate",
     "expand_vocabulary",
+    "export_neuronpedia",
     "extract_answer",
     "f_max_from_stats",
     "feature_dashboard",
@@ -89,9 +92,11 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "injection_test",
+    "interpret",
     "load_benchmark",
     "load_corpus",
     "load_eval_benchmark",
+    "load_evidence",
     "load_model",
     "load_plugins",
     "load_sae",
@@ -178,6 +183,9 @@ _LAZY = {
     "run_demo": "tl_reasoning.demo",
     "DemoConfig": "tl_reasoning.demo",
     "plugin_report": "tl_reasoning.plugins",
+    "interpret": "tl_reasoning.autointerp",
+    "load_evidence": "tl_reasoning.autointerp",
+    "export_neuronpedia": "tl_reasoning.neuronpedia",
 }
 
 

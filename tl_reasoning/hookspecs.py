@@ -82,7 +82,7 @@ def tl_reasoning_register_explainers(register: Any) -> None:
 
     :param register: ``register(name, factory, description="")``. ``factory(**options)`` returns an
         object with ``explain(evidence) -> Explanation | str | dict``: ``evidence`` is a
-        :class:`~tl_reasoning.interpret.FeatureEvidence` (top contexts with activations, logit-lens
+        :class:`~tl_reasoning.autointerp.FeatureEvidence` (top contexts with activations, logit-lens
         tokens, activation share per reasoning word, steered-vs-baseline generations at several
         strengths) and the answer a description (+ optional labels and confidence). Optional methods:
         ``check()`` (fail fast, e.g. an unreachable endpoint, before evidence is gathered),

@@ -17,6 +17,7 @@ from tl_reasoning.cli import (
     demo_cmd,
     diff_cmd,
     evaluate_cmd,
+    export_cmd,
     figures_cmd,
     inspect_cmd,
     interpret_cmd,
@@ -37,7 +38,7 @@ THREADS_HELP = ("CPU threads torch uses (before or after the command). Default: 
                 "shared machine), else torch's default (one per core)")
 
 _COMMANDS = (plugins_cmd, inspect_cmd, score_cmd, vocab_cmd, steer_cmd, evaluate_cmd, diff_cmd, dashboard_cmd,
-             figures_cmd, demo_cmd, validate_cmd, interpret_cmd)
+             figures_cmd, demo_cmd, validate_cmd, interpret_cmd, export_cmd)
 
 
 class _Parser(argparse.ArgumentParser):

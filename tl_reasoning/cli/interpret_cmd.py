@@ -62,6 +62,7 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--price-out", type=nonnegative_float, default=None, help="USD per 1M completion tokens")
     e.add_argument("--cache", default=None, help="request cache file (default OUT/llm_cache.jsonl)")
     e.add_argument("--llm-temperature", type=finite_float, default=0.0, help="explainer temperature (default 0)")
+    e.add_argument("--llm-max-tokens", type=positive_int, default=512, help="answer tokens per request (default 512)")
     p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="output folder (created; a rerun reuses its evidence and cache)")
@@ -76,7 +77,7 @@ def explainer_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.explainer != "llm":
         return {}
     options: dict[str, Any] = {"timeout_s": args.timeout, "max_retries": args.max_retries,
-                               "temperature": args.llm_temperature}
+                               "temperature": args.llm_temperature, "max_tokens": args.llm_max_tokens}
     for flag, key in (("base_url", "base_url"), ("llm_model", "model"), ("max_requests", "max_requests"),
                       ("price_in", "price_in"), ("price_out", "price_out"), ("cache", "cache")):
         if getattr(args, flag) is not None:
@@ -91,8 +92,8 @@ def explainer_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     import tl_reasoning
+    from tl_reasoning.autointerp import interpret
     from tl_reasoning.dashboard import load_scores
-    from tl_reasoning.interpret import interpret
     from tl_reasoning.scoring.outputs import check_output_dir
     from tl_reasoning.threads import apply_thread_policy
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if not data:
         raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
     if not args.evidence_only:  # fail fast: an unreachable endpoint or unknown explainer before any model work
-        from tl_reasoning.interpret import make_explainer
+        from tl_reasoning.autointerp import make_explainer
 
         cache = options.pop("cache", out / "llm_cache.jsonl") if args.explainer == "llm" else None
         explainer = make_explainer(args.explainer, **options, **({"cache": cache} if cache is not None else {}))

@@ -9,7 +9,7 @@ from tl_reasoning.hookspecs import hookimpl
 
 @hookimpl
 def tl_reasoning_register_explainers(register: Any) -> None:
-    from tl_reasoning.interpret.explainers import LLMExplainer, TemplateExplainer
+    from tl_reasoning.autointerp.explainers import LLMExplainer, TemplateExplainer
 
     register("llm", LLMExplainer,
              "a chat model behind any OpenAI-compatible endpoint (OpenAI, vLLM, ollama, transformers serve); "

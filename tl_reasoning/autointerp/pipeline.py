@@ -1,4 +1,4 @@
-"""``tl_reasoning.interpret``: the paper's automatic interpretation (§4.2) on the selected features.
+"""``tl_reasoning.autointerp``: the paper's automatic interpretation (§4.2) on the selected features.
 
 Order of work, so that nothing expensive is lost: the explainer is created and checked first (an
 unreachable endpoint fails in seconds, before any model work), then evidence is gathered (or reused
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tl_reasoning.interpret.evidence import (
+from tl_reasoning.autointerp.evidence import (
     DEFAULT_STRENGTHS,
     EvidenceConfig,
     EvidenceSet,
@@ -22,8 +22,8 @@ from tl_reasoning.interpret.evidence import (
     load_evidence,
     pick_prompts,
 )
-from tl_reasoning.interpret.records import Explanation, as_explanation
-from tl_reasoning.interpret.result import InterpretResult
+from tl_reasoning.autointerp.records import Explanation, as_explanation
+from tl_reasoning.autointerp.result import InterpretResult
 
 __all__ = ["explain_evidence", "interpret", "make_explainer"]
 
@@ -71,9 +71,9 @@ def interpret(
     or an object with ``explain``. ``prompts``: a benchmark name/file (``n_prompts`` items sampled with
     ``seed``) or a list of prompt strings. Each feature is steered at every γ of ``strengths`` on every
     prompt (γ = 0: the shared baseline). ``out``: folder for the files (see
-    :class:`~tl_reasoning.interpret.InterpretResult`; with the ``llm`` explainer its request cache lives
+    :class:`~tl_reasoning.autointerp.InterpretResult`; with the ``llm`` explainer its request cache lives
     there too, so a rerun sends no request). ``evidence_only``: gather and save the evidence, ask no
-    explainer, return the :class:`~tl_reasoning.interpret.EvidenceSet`.
+    explainer, return the :class:`~tl_reasoning.autointerp.EvidenceSet`.
     """
     from tl_reasoning.steering.display import reasoning_words
 
@@ -87,9 +87,11 @@ def interpret(
         options = dict(explainer_options or {})
         if isinstance(explainer, str) and explainer == "llm" and root is not None:
             options.setdefault("cache", root / "llm_cache.jsonl")
-        explainer_obj = make_explainer(explainer, **options) if isinstance(explainer, str) else explainer
-        if callable(getattr(explainer_obj, "check", None)):
-            explainer_obj.check()
+        explainer_obj = explainer
+        if isinstance(explainer, str):  # an explainer object passed in was checked (or not) by its owner
+            explainer_obj = make_explainer(explainer, **options)
+            if callable(getattr(explainer_obj, "check", None)):
+                explainer_obj.check()
     chosen = [int(f) for f in features] if features is not None else _top_features(scores, top)
     config = EvidenceConfig(
         features=chosen, strengths=[float(g) for g in strengths],
@@ -166,11 +168,11 @@ def _top_features(scores: Any, top: int) -> list[int]:
 
 
 def _sources(sae: Any, sae_name: str | None, scores: Any, data: Any) -> dict[str, Any]:
-    meta = getattr(getattr(sae, "cfg", None), "metadata", None)
-    np_id = getattr(meta, "neuronpedia_id", None)
+    from tl_reasoning.neuronpedia import neuronpedia_id
+
     return {"sae_name": sae_name, "scores": str(scores) if isinstance(scores, str | os.PathLike) else None,
             "data": str(data) if isinstance(data, str | os.PathLike) else None,
-            "neuronpedia_id": np_id if isinstance(np_id, str) and np_id else None}
+            "neuronpedia_id": neuronpedia_id(sae)}
 
 
 def _check_sizes(**sizes: int) -> None:

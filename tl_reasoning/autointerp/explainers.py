@@ -1,7 +1,7 @@
 """The built-in explainers: ``llm`` (any OpenAI-compatible endpoint) and ``template`` (no LLM).
 
-``llm`` sends :mod:`~tl_reasoning.interpret.prompts`' messages through
-:class:`~tl_reasoning.interpret.llm.ChatClient` (retries, request budget, per-run cache, token and
+``llm`` sends :mod:`~tl_reasoning.autointerp.prompts`' messages through
+:class:`~tl_reasoning.autointerp.llm.ChatClient` (retries, request budget, per-run cache, token and
 cost accounting) and clusters the descriptions with a second request, as the paper does.
 ``template`` writes a description from the evidence alone (top token, logit lens, steering counts):
 a baseline any LLM description should beat, and the way to run the whole pipeline offline.
@@ -13,14 +13,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tl_reasoning.interpret.prompts import (
+from tl_reasoning.autointerp.prompts import (
     OTHER_GROUP,
     explain_messages,
     group_messages,
     parse_explanation,
     parse_groups,
 )
-from tl_reasoning.interpret.records import Explanation, FeatureEvidence
+from tl_reasoning.autointerp.records import Explanation, FeatureEvidence
 
 __all__ = ["LLMExplainer", "TemplateExplainer"]
 
@@ -30,14 +30,14 @@ class LLMExplainer:
 
     Options (CLI flags ``--base-url``, ``--llm-model``, ``--api-key``, ... or the environment:
     ``TL_REASONING_LLM_BASE_URL``, ``TL_REASONING_LLM_MODEL``, ``TL_REASONING_LLM_API_KEY``, else
-    ``OPENAI_*``): those of :class:`~tl_reasoning.interpret.llm.EndpointConfig`, plus ``cache`` (a
+    ``OPENAI_*``): those of :class:`~tl_reasoning.autointerp.llm.EndpointConfig`, plus ``cache`` (a
     JSONL file; reruns with the same prompts send nothing) and ``max_contexts``/``examples``/
     ``max_chars`` (how much evidence goes into each prompt).
     """
 
     def __init__(self, *, cache: str | os.PathLike[str] | None = None, max_contexts: int = 10, examples: int = 2,
                  max_chars: int = 300, **endpoint: Any) -> None:
-        from tl_reasoning.interpret.llm import ChatClient, EndpointConfig
+        from tl_reasoning.autointerp.llm import ChatClient, EndpointConfig
 
         self.client = ChatClient(EndpointConfig(**endpoint), cache=cache)
         self.render = {"max_contexts": max_contexts, "examples": examples, "max_chars": max_chars}

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tl_reasoning.interpret.evidence import EvidenceSet
-from tl_reasoning.interpret.records import EXPLANATIONS_SCHEMA, Explanation
+from tl_reasoning.autointerp.evidence import EvidenceSet
+from tl_reasoning.autointerp.records import EXPLANATIONS_SCHEMA, Explanation
 
 __all__ = ["InterpretResult", "group_distribution_plot"]
 
@@ -47,6 +47,8 @@ class InterpretResult:
         """One row per feature (pandas DataFrame), in the order the features were chosen."""
         import pandas as pd
 
+        from tl_reasoning.neuronpedia import feature_url
+
         evidence = self.evidence.by_feature()
         np_id = self.evidence.sources.get("neuronpedia_id")
         rows = []
@@ -62,7 +64,7 @@ class InterpretResult:
                 "reasoning_words_baseline": summary[0.0]["mean_reasoning_words"] if 0.0 in summary else None,
                 "reasoning_words_max": summary[top]["mean_reasoning_words"] if top is not None else None,
                 "strength_max": top,
-                "neuronpedia": f"https://www.neuronpedia.org/{np_id}/{exp.feature}" if np_id else None,
+                "neuronpedia": feature_url(np_id, exp.feature) if np_id else None,
             })
         return pd.DataFrame(rows, columns=list(_TABLE_COLUMNS))
 

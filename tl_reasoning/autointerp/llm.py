@@ -273,8 +273,8 @@ class ChatClient:
         """Fail fast before expensive work: GET /models; unreachable or 401/403 raise, all else passes."""
         import openai
         try:
-            raw = self._openai().models.with_raw_response.list(timeout=min(_CHECK_TIMEOUT_S,
-                                                                           self.config.timeout_s))
+            # its own short timeout: listing models is cheap even where one completion takes long
+            raw = self._openai().models.with_raw_response.list(timeout=_CHECK_TIMEOUT_S)
         except openai.APIConnectionError as exc:  # includes APITimeoutError
             raise self._fail(EndpointUnreachable, f"cannot reach the LLM endpoint at {self.config.base_url} "
                              f"({_connect_reason(exc)}): {_UNREACHABLE_FIX}") from None

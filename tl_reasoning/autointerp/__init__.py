@@ -8,7 +8,7 @@ per feature and the group distribution (paper Fig. 3b). See docs/interpret.md.
 
 from __future__ import annotations
 
-from tl_reasoning.interpret.evidence import (
+from tl_reasoning.autointerp.evidence import (
     DEFAULT_STRENGTHS,
     EvidenceConfig,
     EvidenceSet,
@@ -16,9 +16,9 @@ from tl_reasoning.interpret.evidence import (
     load_evidence,
     pick_prompts,
 )
-from tl_reasoning.interpret.pipeline import explain_evidence, interpret, make_explainer
-from tl_reasoning.interpret.records import Explainer, Explanation, FeatureEvidence, SteeredSample
-from tl_reasoning.interpret.result import InterpretResult, group_distribution_plot
+from tl_reasoning.autointerp.pipeline import explain_evidence, interpret, make_explainer
+from tl_reasoning.autointerp.records import Explainer, Explanation, FeatureEvidence, SteeredSample
+from tl_reasoning.autointerp.result import InterpretResult, group_distribution_plot
 
 __all__ = [
     "DEFAULT_STRENGTHS",

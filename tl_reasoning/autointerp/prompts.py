@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from tl_reasoning.interpret.records import Explanation, FeatureEvidence
+from tl_reasoning.autointerp.records import Explanation, FeatureEvidence
 
 __all__ = ["EXPLAIN_SYSTEM", "GROUP_SYSTEM", "OTHER_GROUP", "UNASSIGNED", "explain_messages", "group_messages",
            "parse_explanation", "parse_groups", "render_evidence"]

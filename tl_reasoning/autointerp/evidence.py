@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tl_reasoning.interpret.records import EVIDENCE_SCHEMA, FeatureEvidence, SteeredSample
+from tl_reasoning.autointerp.records import EVIDENCE_SCHEMA, FeatureEvidence, SteeredSample
 
 __all__ = ["DEFAULT_STRENGTHS", "EvidenceConfig", "EvidenceSet", "gather_evidence", "load_evidence", "pick_prompts"]
 
