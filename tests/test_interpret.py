@@ -128,6 +128,11 @@ def test_interpret_with_the_template_explainer_writes_every_file_and_reuses_evid
     assert sum(len(v) for v in result.groups().values()) == 3
     table = result.table()
     assert list(table.feature) == [f["feature"] for f in saved["features"]] and table.neuronpedia.isna().all()
+    from tl_reasoning.dashboard.descriptions import load_explanations
+
+    assert saved["sae_hash"] and set(load_explanations(tmp_path, sae)) == set(table.feature)
+    with pytest.raises(ValueError, match="another SAE"):  # the dashboard refuses descriptions of another SAE
+        load_explanations(tmp_path, tl_reasoning.load_sae("organism-base"))
 
     import tl_reasoning.autointerp.pipeline as pipeline
 

@@ -166,7 +166,10 @@ def gather_evidence(
             evidence.rho = steered.rho
         evidence.steering = sorted(samples, key=lambda s: (s.strength, s.prompt_index))
         out.append(evidence)
-    sources = {"sae_hash": meta.get("sae_hash") or (stats.meta or {}).get("sae_hash"),
+    from tl_reasoning.neuronpedia import neuronpedia_id
+    from tl_reasoning.scoring.collect import sae_identity
+
+    sources = {"sae_hash": sae_identity(sae).get("w_dec_sample_sha256"), "neuronpedia_id": neuronpedia_id(sae),
                "sources": meta.get("sources", {})}
     return EvidenceSet(config, out, sources, time.perf_counter() - start)
 

@@ -104,7 +104,7 @@ def interpret(
     if evidence is None:
         evidence = gather_evidence(model, sae, scores, data, config, sae_name=sae_name, batch_size=batch_size,
                                    progress=progress)
-        evidence.sources.update(_sources(sae, sae_name, scores, data))
+        evidence.sources.update(_sources(sae_name, scores, data))
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
             evidence.save(root / "evidence.json")
@@ -167,12 +167,9 @@ def _top_features(scores: Any, top: int) -> list[int]:
     return [int(f) for f in frame["feature"].head(top)]
 
 
-def _sources(sae: Any, sae_name: str | None, scores: Any, data: Any) -> dict[str, Any]:
-    from tl_reasoning.neuronpedia import neuronpedia_id
-
+def _sources(sae_name: str | None, scores: Any, data: Any) -> dict[str, Any]:
     return {"sae_name": sae_name, "scores": str(scores) if isinstance(scores, str | os.PathLike) else None,
-            "data": str(data) if isinstance(data, str | os.PathLike) else None,
-            "neuronpedia_id": neuronpedia_id(sae)}
+            "data": str(data) if isinstance(data, str | os.PathLike) else None}
 
 
 def _check_sizes(**sizes: int) -> None:

@@ -147,7 +147,7 @@ def feature_dashboard(
         word_profile_view,
     )
 
-    described = load_explanations(explanations)  # a bad file fails before any compute
+    described = load_explanations(explanations, sae)  # a bad file fails before any compute
     np_id = neuronpedia_id(sae)
     frame, meta, stats = load_scores(scores)
     what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"

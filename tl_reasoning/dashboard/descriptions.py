@@ -15,20 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tl_reasoning.autointerp.records import EXPLANATIONS_SCHEMA
 from tl_reasoning.views import esc
 
 __all__ = ["EXPLANATIONS_SCHEMA", "description_html", "load_explanations"]
 
-EXPLANATIONS_SCHEMA = "tl-reasoning/explanations/v1"
 _FILE = "explanations.json"
 _FIELDS = ("description", "labels", "confidence", "group", "model", "explainer", "parsed")
 
 
-def load_explanations(source: str | os.PathLike[str] | Mapping[Any, Any] | None) -> dict[int, dict[str, Any]]:
+def load_explanations(source: str | os.PathLike[str] | Mapping[Any, Any] | None,
+                      sae: Any = None) -> dict[int, dict[str, Any]]:
     """``{feature: {description, labels, confidence, group, model, explainer, parsed}}`` (missing fields None).
 
     ``source``: an ``interpret`` output folder, its ``explanations.json``, or a dict mapping a
     feature to its description (a string) or to a dict with those fields. ``None``: no descriptions.
+    ``sae``: refuse a file whose recorded decoder hash (``sae_hash``) is another SAE's.
     """
     if source is None:
         return {}
@@ -52,6 +54,7 @@ def load_explanations(source: str | os.PathLike[str] | Mapping[Any, Any] | None)
     entries = data.get("features")
     if not isinstance(entries, list):
         raise ValueError(f"{path} has no 'features' list; pass the {_FILE} written by `tl-reasoning interpret`")
+    _check_sae(data.get("sae_hash"), sae, path)
     shared = {"model": data.get("model"), "explainer": data.get("explainer")}
     out: dict[int, dict[str, Any]] = {}
     for entry in entries:
@@ -60,6 +63,16 @@ def load_explanations(source: str | os.PathLike[str] | Mapping[Any, Any] | None)
                              "written by `tl-reasoning interpret`")
         out[_feature(entry["feature"], str(path))] = _record(entry, shared, str(path))
     return out
+
+
+def _check_sae(recorded: Any, sae: Any, path: Path) -> None:
+    if not isinstance(recorded, str) or sae is None or not hasattr(sae, "W_dec"):
+        return
+    from tl_reasoning.scoring.collect import sae_identity
+
+    if sae_identity(sae).get("w_dec_sample_sha256") != recorded:
+        raise ValueError(f"{path} describes the features of another SAE (decoder hash differs); pass the "
+                         "`tl-reasoning interpret` folder made with this SAE")
 
 
 def _feature(key: Any, where: str) -> int:

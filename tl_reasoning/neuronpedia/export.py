@@ -78,7 +78,7 @@ def export_neuronpedia(
     if top < 1 or contexts < 1 or features_per_batch < 1:
         raise ValueError(f"top, contexts and features_per_batch must be >= 1, got {top}, {contexts}, "
                          f"{features_per_batch}")
-    described = load_explanations(explanations)
+    described = load_explanations(explanations, sae)
     out, previous = prepare_dir(out_dir, overwrite)
     frame, meta, stats = load_scores(scores)
     what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"

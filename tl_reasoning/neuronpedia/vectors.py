@@ -71,7 +71,7 @@ def export_neuronpedia_vectors(
                          "id on Neuronpedia, e.g. --model-id gpt2-small)")
     if spec is None and sae is None:
         raise ValueError("vectors need an SAE (with features or scores) or a saved steering spec; pass --sae or --spec")
-    described = load_explanations(explanations)
+    described = load_explanations(explanations, sae)
     out, previous = prepare_dir(out_dir, overwrite)
     if spec is not None:
         records, provenance = _from_spec(spec, sae, model_id)
