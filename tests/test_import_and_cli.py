@@ -16,7 +16,7 @@ from tl_reasoning.cli import build_parser, main
 def test_import_has_no_side_effects():
     code = (
         "import sys, tl_reasoning, tl_reasoning.plugins as p;"
-        "heavy=[m for m in ('torch','nnsight','transformer_lens','sae_lens','circuitsvis') if m in sys.modules];"
+        "heavy=[m for m in ('torch','nnsight','transformer_lens','sae_lens','circuitsvis','openai','neuronpedia') if m in sys.modules];"
         "print(heavy, p._HOST is None)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -227,3 +227,11 @@ def test_steered_generations_differ_from_the_baseline(organism, scored):
     ev = gather_evidence(model, sae, scored, "organism:reasoning", config).features[0]
     texts = {s.strength: s.text for s in ev.steering}
     assert texts[0.0] != texts[4.0] and torch.isfinite(torch.tensor(ev.f_max))
+
+
+def test_tl_reasoning_plugins_lists_the_explainers(capsys):
+    from tl_reasoning.cli import main
+
+    assert main(["plugins"]) == 0
+    assert "    explainers: llm, template" in capsys.readouterr().out
+    assert tl_reasoning.get_registry("explainer").get("llm").plugin == "builtin_explainers"
