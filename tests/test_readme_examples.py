@@ -47,6 +47,8 @@ SHRINK = [
     (r"\bmax_tokens=[\d_]+", "max_tokens=20_000"),
     (r"\bmax_docs=\d+", "max_docs=40"),
     (r"\bn_runs=\d+", "n_runs=1"),
+    (r"--n-prompts \d+", "--n-prompts 2"),
+    (r"\bn_prompts=\d+", "n_prompts=2"),
 ]
 TAIL = 4000
 

@@ -63,3 +63,22 @@ temperature = _bounded("temperature", _float, "a temperature > 0 (leave the opti
 timeout_seconds = _bounded("timeout_seconds", _float, "a number of seconds > 0", lambda v: v > 0)
 positive_int = _bounded("positive_int", _int, "a whole number >= 1", lambda v: v >= 1)
 nonnegative_int = _bounded("nonnegative_int", _int, "a whole number >= 0", lambda v: v >= 0)
+
+
+def int_list(text: str, what: str) -> list[int]:
+    """Comma-separated integers (``"12,34"``) for option ``what``; a one-line error otherwise."""
+    try:
+        return [int(p) for p in (s.strip() for s in text.split(",")) if p]
+    except ValueError:
+        raise ValueError(f"{what} takes comma-separated integers, got {text!r}") from None
+
+
+def float_list(text: str, what: str) -> list[float]:
+    """Comma-separated finite numbers (``"-4,0,4"``) for option ``what``; a one-line error otherwise."""
+    try:
+        values = [float(p) for p in (s.strip() for s in text.split(",")) if p]
+    except ValueError:
+        raise ValueError(f"{what} takes comma-separated numbers, got {text!r}") from None
+    if any(v != v or abs(v) == float("inf") for v in values):
+        raise ValueError(f"{what} takes finite numbers, got {text!r}")
+    return values

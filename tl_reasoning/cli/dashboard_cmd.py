@@ -35,10 +35,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tl_reasoning
-    from tl_reasoning.dashboard import feature_dashboard, load_scores
+    from tl_reasoning.cli.loading import load_model_and_sae, scored_data
+    from tl_reasoning.dashboard import feature_dashboard
     from tl_reasoning.scoring.outputs import check_output_file
-    from tl_reasoning.threads import apply_thread_policy
 
     start = time.perf_counter()
     check_output_file(args.out)  # before any compute
@@ -51,14 +50,8 @@ def run(args: argparse.Namespace) -> int:
         from tl_reasoning.dashboard.descriptions import load_explanations
 
         load_explanations(args.explanations)  # a wrong file fails before the model loads
-    table, meta, _ = load_scores(args.scores)
-    data = args.data or meta.get("sources", {}).get("data")
-    if not data:
-        raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
-    kwargs = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
-    model = tl_reasoning.load_model(args.model, **kwargs)
-    apply_thread_policy(model, threads=getattr(args, "threads", None))
-    sae = tl_reasoning.load_sae(args.sae, **({"device": args.device} if args.device else {}))
+    data = scored_data(args)
+    model, sae = load_model_and_sae(args)
     features = [int(f) for f in args.features.split(",")] if args.features else None
     board = feature_dashboard(model, sae, args.scores, data, top=args.top, features=features, max_docs=args.max_docs,
                               contexts=args.contexts, steer_prompt=args.steer_prompt, strength=args.strength,

@@ -17,7 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tl_reasoning.cli.argtypes import nonnegative_int, positive_float, positive_int, probability, temperature
+from tl_reasoning.cli.argtypes import (
+    float_list,
+    int_list,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+    temperature,
+)
 
 #: Documents of the organism's reasoning corpus used for f_max and activation frequencies without --stats.
 ORGANISM_STATS_DOCS = 64
@@ -96,20 +104,6 @@ def workload_line(model: str, problems: int, samples: int, steered_runs: int, ma
         seconds = 10 + generation_seconds(problems * samples, max_new_tokens, 1, steered_runs)
         line += f"; this takes {minutes_text(seconds)} on 2 CPU cores (fewer: --limit, --max-new-tokens)"
     return line
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(p) for p in (s.strip() for s in text.split(",")) if p]
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        return [float(p) for p in (s.strip() for s in text.split(",")) if p]
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated numbers, got {text!r}") from None
 
 
 def _controls(spec: str | None) -> int:
@@ -214,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
     from tl_reasoning.steering.spec import MODES_WITHOUT_F_MAX, intervention_factory
     from tl_reasoning.threads import apply_thread_policy
 
-    features = _ints(args.features, "--features")
-    strengths = _floats(args.strength, "--strength")
+    features = int_list(args.features, "--features")
+    strengths = float_list(args.strength, "--strength")
     n_controls = _controls(args.controls)
     if features and not strengths:
         raise ValueError("--strength needs at least one value")
@@ -229,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     specs = _spec_names(args.spec)  # a bad spec fails before any model loads
     positions = Positions.parse(args.positions)
     items = load_eval_benchmark(args.benchmark, args.limit, format=args.format, seed=args.seed)
-    f_max_given = _floats(args.f_max, "--f-max") if args.f_max else None
+    f_max_given = float_list(args.f_max, "--f-max") if args.f_max else None
     if f_max_given is not None and len(f_max_given) not in (1, len(features)):
         raise ValueError(f"--f-max takes one value or one per feature ({len(features)}), got {len(f_max_given)}")
     organism = args.model in _ORGANISMS

@@ -66,17 +66,10 @@ def run(args: argparse.Namespace) -> int:
                                             explanations=args.explanations, overwrite=args.overwrite,
                                             sae_name=args.sae)
     else:
-        from tl_reasoning.dashboard import load_scores
-        from tl_reasoning.threads import apply_thread_policy
+        from tl_reasoning.cli.loading import load_model_and_sae, scored_data
 
-        _, meta, _ = load_scores(args.scores)
-        data = args.data or meta.get("sources", {}).get("data")
-        if not data:
-            raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
-        kwargs = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
-        model = tl_reasoning.load_model(args.model, **kwargs)
-        apply_thread_policy(model, threads=getattr(args, "threads", None))
-        sae = tl_reasoning.load_sae(args.sae, **sae_kwargs)
+        data = scored_data(args)
+        model, sae = load_model_and_sae(args)
         result = export_neuronpedia(model, sae, args.scores, data, args.out, features=features, top=args.top,
                                     contexts=args.contexts, max_docs=args.max_docs, context_size=args.context_size,
                                     explanations=args.explanations, model_id=args.model_id,

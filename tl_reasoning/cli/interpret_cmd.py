@@ -10,6 +10,8 @@ from typing import Any
 
 from tl_reasoning.cli.argtypes import (
     finite_float,
+    float_list,
+    int_list,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -91,21 +93,18 @@ def explainer_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tl_reasoning
     from tl_reasoning.autointerp import interpret
-    from tl_reasoning.dashboard import load_scores
+    from tl_reasoning.cli.loading import load_model_and_sae, scored_data
     from tl_reasoning.scoring.outputs import check_output_dir
-    from tl_reasoning.threads import apply_thread_policy
 
     start = time.perf_counter()
     out = check_output_dir(args.out)
-    strengths = _floats(args.strengths, "--strengths")
-    features = _ints(args.features, "--features") if args.features else None
+    strengths = float_list(args.strengths, "--strengths")
+    if not strengths:
+        raise ValueError("--strengths is empty; pass at least one γ, e.g. -4,-2,0,2,4")
+    features = int_list(args.features, "--features") if args.features else None
     options = explainer_options(args)
-    _, meta, _ = load_scores(args.scores)
-    data = args.data or meta.get("sources", {}).get("data")
-    if not data:
-        raise ValueError(f"{args.scores}/meta.json names no data; pass --data")
+    data = scored_data(args)
     if not args.evidence_only:  # fail fast: an unreachable endpoint or unknown explainer before any model work
         from tl_reasoning.autointerp import make_explainer
 
@@ -115,10 +114,7 @@ def run(args: argparse.Namespace) -> int:
             explainer.check()
     else:
         explainer = args.explainer
-    kwargs = {k: v for k, v in (("backend", args.backend), ("device", args.device)) if v}
-    model = tl_reasoning.load_model(args.model, **kwargs)
-    apply_thread_policy(model, threads=getattr(args, "threads", None))
-    sae = tl_reasoning.load_sae(args.sae, **({"device": args.device} if args.device else {}))
+    model, sae = load_model_and_sae(args)
     result = interpret(model, sae, args.scores, data, explainer=explainer, features=features, top=args.top,
                        prompts=args.prompts, n_prompts=args.n_prompts, strengths=strengths, positions=args.positions,
                        mode=args.mode, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
@@ -141,20 +137,3 @@ def run(args: argparse.Namespace) -> int:
           f"evidence {result.seconds.get('evidence', 0):.1f} s)", file=sys.stderr)
     print(json.dumps({"out": str(out), "groups": {k: len(v) for k, v in result.groups().items()}}))
     return 0
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(p) for p in (s.strip() for s in text.split(",")) if p]
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        values = [float(p) for p in (s.strip() for s in text.split(",")) if p]
-    except ValueError:
-        raise ValueError(f"{what} takes comma-separated numbers, got {text!r}") from None
-    if not values or any(v != v or abs(v) == float("inf") for v in values):
-        raise ValueError(f"{what} takes finite numbers, got {text!r}")
-    return values
