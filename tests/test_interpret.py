@@ -202,10 +202,14 @@ def _cli(*args, cwd):
 def test_cli_interpret_runs_offline_with_the_template_explainer(scored, tmp_path):
     run = _cli("interpret", "--scores", str(scored), "--data", "organism:reasoning", "--explainer", "template",
                "--features", "3,5", "--n-prompts", "2", "--strengths", "0,2", "--max-new-tokens", "6",
-               "--max-docs", "20", "--out", str(tmp_path / "out"), "--quiet", cwd=tmp_path)
+               "--max-docs", "20", "--out", str(tmp_path / "out"), "--quiet", "--dashboard", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "feature      3" in run.stdout and json.loads(run.stdout.splitlines()[-1])["out"].endswith("out")
     assert (tmp_path / "out" / "groups.png").stat().st_size > 1000
+    board = (tmp_path / "out" / "dashboard.html").read_text()
+    described = json.loads((tmp_path / "out" / "explanations.json").read_text())["features"]
+    assert board.count("class='tlr-description'") == 2
+    assert all(f"id='feature-{f['feature']}'" in board for f in described)
 
 
 @pytest.mark.parametrize(("flags", "message"), [

@@ -68,6 +68,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backend", default=None, help="hooked | bridge | nnsight")
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True, help="output folder (created; a rerun reuses its evidence and cache)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="also write OUT/dashboard.html: the features' dashboard with their descriptions")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -133,6 +135,13 @@ def run(args: argparse.Namespace) -> int:
     usage = getattr(getattr(explainer, "usage", None), "summary", None)
     if callable(usage):
         print(usage(), file=sys.stderr)
+    if args.dashboard:
+        from tl_reasoning.dashboard import feature_dashboard
+
+        board = feature_dashboard(model, sae, args.scores, data, features=[e.feature for e in result.explanations],
+                                  contexts=args.contexts, max_docs=args.max_docs, explanations=out,
+                                  sae_name=args.sae, progress=not args.quiet)
+        print(f"wrote {board.save(out / 'dashboard.html')}", file=sys.stderr)
     print(f"wrote {out} ({len(result.explanations)} features, {len(result.groups())} groups, {took:.1f} s; "
           f"evidence {result.seconds.get('evidence', 0):.1f} s)", file=sys.stderr)
     print(json.dumps({"out": str(out), "groups": {k: len(v) for k, v in result.groups().items()}}))
