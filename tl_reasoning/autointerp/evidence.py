@@ -126,21 +126,18 @@ def gather_evidence(
     """
     import time
 
-    from tl_reasoning.dashboard import load_scores
-    from tl_reasoning.stats_checks import check_sae_matches
+    from tl_reasoning.dashboard.build import load_checked_scores
     from tl_reasoning.visualizations import gather_top_contexts, logit_lens, word_profile
 
     start = time.perf_counter()
     if not config.features:
         raise ValueError("no features to interpret; pass --top N or --features")
     if not config.prompts:
-        raise ValueError("no steering prompts; pass --prompts or --benchmark")
-    frame, meta, stats = load_scores(scores)
-    check_sae_matches(meta, sae, "the scores", sae_name)
+        raise ValueError("no steering prompts; pass --prompts (a benchmark name or file) or a list of prompts")
+    frame, meta, stats = load_checked_scores(scores, sae, sae_name)
     if stats is None or stats.max_activation is None:
         raise ValueError("interpretation steers each feature at γ·f_max and needs the scoring statistics: pass a "
                          "`tl-reasoning score` folder holding stats.safetensors")
-    check_sae_matches(stats.meta, sae, "the statistics", sae_name)
     decoder_norm = bool(meta.get("config", {}).get("decoder_norm", True))
     gathered = gather_top_contexts(model, sae, data, config.features, k=config.contexts, window=config.window,
                                    decoder_norm=decoder_norm, max_docs=config.max_docs, progress=progress)

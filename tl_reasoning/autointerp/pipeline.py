@@ -161,10 +161,9 @@ def _reusable(root: Path | None, config: EvidenceConfig) -> EvidenceSet | None:
 
 
 def _top_features(scores: Any, top: int) -> list[int]:
-    from tl_reasoning.dashboard import load_scores
+    from tl_reasoning.dashboard.build import chosen_features, load_scores
 
-    frame, _, _ = load_scores(scores)
-    return [int(f) for f in frame["feature"].head(top)]
+    return chosen_features(load_scores(scores)[0], None, top)
 
 
 def _sources(sae_name: str | None, scores: Any, data: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from tl_reasoning.views import View, esc, page_html, table, write_text_atomic
 
-__all__ = ["Dashboard", "feature_dashboard", "load_scores"]
+__all__ = ["Dashboard", "chosen_features", "feature_dashboard", "load_checked_scores", "load_scores"]
 
 _SCORE_COLUMNS = ("reason_score", "rank", "selected", "top_word", "entropy", "mean_reasoning", "mean_other",
                   "separability", "word_concentration", "matched_share", "max_activation", "f_max_raw",
@@ -88,6 +88,24 @@ def load_scores(scores: Any) -> tuple[Any, dict[str, Any], Any]:
     return pd.read_csv(csv), meta, stats
 
 
+def load_checked_scores(scores: Any, sae: Any, sae_name: str | None = None) -> tuple[Any, dict[str, Any], Any]:
+    """:func:`load_scores`, refusing scores or statistics recorded for another SAE than ``sae``
+    (:class:`~tl_reasoning.stats_checks.StatsSaeMismatchError`; ``sae_name``: its spec, for the message)."""
+    from tl_reasoning.stats_checks import check_sae_matches
+
+    frame, meta, stats = load_scores(scores)
+    what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"
+    check_sae_matches(meta, sae, what, sae_name)
+    if stats is not None:
+        check_sae_matches(stats.meta, sae, what.replace("scores", "statistics"), sae_name)
+    return frame, meta, stats
+
+
+def chosen_features(frame: Any, features: Sequence[int] | None, top: int) -> list[int]:
+    """``features`` as ints, else the ``top`` features of the score table (best first)."""
+    return [int(f) for f in features] if features is not None else [int(f) for f in frame["feature"].head(top)]
+
+
 def feature_dashboard(
     model: Any,
     sae: Any,
@@ -136,7 +154,6 @@ def feature_dashboard(
 
     from tl_reasoning.dashboard.descriptions import description_html, load_explanations
     from tl_reasoning.neuronpedia.ids import feature_url, neuronpedia_id
-    from tl_reasoning.stats_checks import check_sae_matches
     from tl_reasoning.visualizations import (
         activation_histogram,
         gather_top_contexts,
@@ -149,12 +166,8 @@ def feature_dashboard(
 
     described = load_explanations(explanations, sae)  # a bad file fails before any compute
     np_id = neuronpedia_id(sae)
-    frame, meta, stats = load_scores(scores)
-    what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"
-    check_sae_matches(meta, sae, what, sae_name)
-    if stats is not None:
-        check_sae_matches(stats.meta, sae, what.replace("scores", "statistics"), sae_name)
-    chosen = [int(f) for f in features] if features is not None else [int(f) for f in frame["feature"].head(top)]
+    frame, meta, stats = load_checked_scores(scores, sae, sae_name)
+    chosen = chosen_features(frame, features, top)
     if not chosen:
         raise ValueError("no features to show; pass top >= 1 or a list of features")
     decoder_norm = bool(meta.get("config", {}).get("decoder_norm", True))

@@ -65,12 +65,11 @@ def export_neuronpedia(
     the SAE's ``neuronpedia_id``; the source is ``<layer>-<set>``). ``out_dir`` must be new, empty,
     or an earlier export with ``overwrite=True``.
     """
-    from tl_reasoning.dashboard.build import load_scores
+    from tl_reasoning.dashboard.build import chosen_features, load_checked_scores
     from tl_reasoning.dashboard.descriptions import load_explanations
     from tl_reasoning.neuronpedia.ids import neuronpedia_id, resolve_ids, split_source
     from tl_reasoning.neuronpedia.output import prepare_dir, write_json, write_jsonl, write_manifest
     from tl_reasoning.neuronpedia.validate import check_batch
-    from tl_reasoning.stats_checks import check_sae_matches
     from tl_reasoning.visualizations import gather_top_contexts, logit_lens
 
     model_id, source_id = resolve_ids(sae, model_id, source_id)
@@ -80,14 +79,11 @@ def export_neuronpedia(
                          f"{features_per_batch}")
     described = load_explanations(explanations, sae)
     out, previous = prepare_dir(out_dir, overwrite)
-    frame, meta, stats = load_scores(scores)
-    what = f"the scores {scores}" if isinstance(scores, (str, os.PathLike)) else "the scores"
-    check_sae_matches(meta, sae, what, sae_name)
+    frame, meta, stats = load_checked_scores(scores, sae, sae_name)
     if stats is None or stats.hist is None:
-        raise ValueError(f"{what} have no statistics with a histogram (stats.safetensors), which frac_nonzero and "
-                         "the activation histogram come from; pass a `tl-reasoning score` output folder")
-    check_sae_matches(stats.meta, sae, what.replace("scores", "statistics"), sae_name)
-    chosen = [int(f) for f in features] if features is not None else [int(f) for f in frame["feature"].head(top)]
+        raise ValueError(f"the scores {scores} have no statistics with a histogram (stats.safetensors), which "
+                         "frac_nonzero and the activation histogram come from; pass a `tl-reasoning score` output folder")
+    chosen = chosen_features(frame, features, top)
     if not chosen:
         raise ValueError("no features to export; pass top >= 1 or a list of features")
     decoder_norm = bool(meta.get("config", {}).get("decoder_norm", True))

@@ -101,23 +101,19 @@ def _from_features(sae: Any, features: Sequence[int] | None, scores: Any, top: i
                    described: Mapping[int, Any], sae_name: str | None) -> tuple[list[dict[str, Any]], list[dict]]:
     import torch
 
-    from tl_reasoning.dashboard.build import load_scores
+    from tl_reasoning.dashboard.build import chosen_features, load_checked_scores
     from tl_reasoning.loading.saes import sae_site
-    from tl_reasoning.stats_checks import check_sae_matches
     from tl_reasoning.units import unit_directions
 
     stats = None
     if scores is not None:
-        frame, meta, stats = load_scores(scores)
-        check_sae_matches(meta, sae, "the scores", sae_name)
-        if features is None:
-            features = [int(f) for f in frame["feature"].head(top)]
+        frame, _, stats = load_checked_scores(scores, sae, sae_name)
+        features = chosen_features(frame, features, top)
     if not features:
         raise ValueError("no features to export; pass features (--features) or scores (--scores) with top >= 1")
     chosen = [int(f) for f in features]
     f_max = None
     if stats is not None and stats.max_activation is not None:
-        check_sae_matches(stats.meta, sae, "the statistics", sae_name)
         f_max = stats.f_max(raw=True)[torch.tensor(chosen)].tolist()
     directions = unit_directions(sae, chosen)
     site = sae_site(sae)
